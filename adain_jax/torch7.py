@@ -1,0 +1,264 @@
+"""Read Lua Torch7 ``.t7`` files (``torch.save`` binary format) without Lua.
+
+The format is a tagged stream (little-endian): an int32 type tag, then
+
+* 0 nil; 1 number (float64); 5 boolean (int32); 2 string (int32 length + bytes);
+* 3 table: int32 reference index (a repeated index refers to an object read before), int32
+  entry count, then key/value objects;
+* 4 torch object: int32 reference index, a version string ``"V <n>"`` (int32 length + bytes),
+  the class name (int32 length + bytes), then either the tensor/storage payload or, for any other
+  class (``nn.Sequential``, ``nn.SpatialConvolution``, ...), one object holding its fields;
+* 6/7/8 Lua functions (bytecode + upvalues): read as opaque placeholders, never run.
+
+Tensors: int32 nDimension, int64 sizes, int64 strides, int64 1-based storage offset, then the
+storage object. Storages: int64 element count, then raw data. Nothing is ever executed: the reader
+only builds dicts, lists and NumPy arrays.
+"""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import WeightsError
+
+TYPE_NIL, TYPE_NUMBER, TYPE_STRING, TYPE_TABLE, TYPE_TORCH, TYPE_BOOLEAN = 0, 1, 2, 3, 4, 5
+TYPE_FUNCTION, TYPE_LEGACY_RECUR_FUNCTION, TYPE_RECUR_FUNCTION = 6, 7, 8
+
+_KINDS = {
+    "Float": "<f4", "Double": "<f8", "Half": "<f2", "Long": "<i8", "Int": "<i4",
+    "Short": "<i2", "Char": "i1", "Byte": "u1",
+    "Cuda": "<f4", "CudaDouble": "<f8", "CudaHalf": "<f2", "CudaLong": "<i8", "CudaInt": "<i4",
+    "CudaShort": "<i2", "CudaChar": "i1", "CudaByte": "u1",
+}
+TENSOR_DTYPES = {f"torch.{k}Tensor": np.dtype(v) for k, v in _KINDS.items()}
+STORAGE_DTYPES = {f"torch.{k}Storage": np.dtype(v) for k, v in _KINDS.items()}
+MAX_DEPTH = 200
+
+
+class T7Object:
+    """A torch class instance other than a tensor: its class name and fields."""
+
+    def __init__(self, class_name: str, version: int):
+        self.class_name = class_name
+        self.version = version
+        self.fields: Any = None
+
+    def get(self, key, default=None):
+        return self.fields.get(key, default) if isinstance(self.fields, dict) else default
+
+    def __repr__(self) -> str:
+        return f"<T7Object {self.class_name}>"
+
+
+class LuaFunction:
+    """Opaque placeholder for serialized Lua bytecode (never executed)."""
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data = memoryview(data)
+        self.pos = 0
+        self.objects: dict[int, Any] = {}
+        self.depth = 0
+
+    def take(self, n: int) -> memoryview:
+        if n < 0 or self.pos + n > len(self.data):
+            raise WeightsError(f"truncated file (wanted {n} bytes at offset {self.pos})")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def int32(self) -> int:
+        return struct.unpack("<i", self.take(4))[0]
+
+    def int64(self) -> int:
+        return struct.unpack("<q", self.take(8))[0]
+
+    def string(self) -> str:
+        n = self.int32()
+        return bytes(self.take(n)).decode("latin1")
+
+    def array(self, dtype: np.dtype, count: int) -> np.ndarray:
+        if count < 0:
+            raise WeightsError(f"negative element count {count}")
+        raw = self.take(count * dtype.itemsize)
+        return np.frombuffer(raw, dtype=dtype, count=count).astype(dtype.newbyteorder("="))
+
+    def read(self) -> Any:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise WeightsError("objects nested too deeply")
+        try:
+            return self._read()
+        finally:
+            self.depth -= 1
+
+    def _read(self) -> Any:
+        tag = self.int32()
+        if tag == TYPE_NIL:
+            return None
+        if tag == TYPE_NUMBER:
+            value = struct.unpack("<d", self.take(8))[0]
+            return int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
+        if tag == TYPE_BOOLEAN:
+            return self.int32() == 1
+        if tag == TYPE_STRING:
+            return self.string()
+        if tag == TYPE_FUNCTION:
+            self.take(self.int32())  # bytecode
+            self.read()  # upvalues
+            return LuaFunction()
+        if tag not in (TYPE_TABLE, TYPE_TORCH, TYPE_RECUR_FUNCTION, TYPE_LEGACY_RECUR_FUNCTION):
+            raise WeightsError(f"unknown type tag {tag} at offset {self.pos - 4}")
+        index = self.int32()
+        if index in self.objects:
+            return self.objects[index]
+        if tag in (TYPE_RECUR_FUNCTION, TYPE_LEGACY_RECUR_FUNCTION):
+            fn = self.objects[index] = LuaFunction()
+            self.take(self.int32())
+            self.read()
+            return fn
+        if tag == TYPE_TABLE:
+            table: dict = {}
+            self.objects[index] = table
+            n = self.int32()
+            if n < 0 or n > len(self.data):
+                raise WeightsError(f"invalid table size {n}")
+            for _ in range(n):
+                key = self.read()
+                value = self.read()
+                try:
+                    table[key] = value
+                except TypeError:
+                    raise WeightsError("unsupported table key type") from None
+            return table
+        version_str = self.string()
+        if version_str.startswith("V "):
+            try:
+                version = int(version_str[2:])
+            except ValueError:
+                raise WeightsError(f"bad version string {version_str!r}") from None
+            class_name = self.string()
+        else:
+            version, class_name = 0, version_str
+        if class_name in STORAGE_DTYPES:
+            count = self.int64()
+            arr = self.array(STORAGE_DTYPES[class_name], count)
+            self.objects[index] = arr
+            return arr
+        if class_name in TENSOR_DTYPES:
+            return self._tensor(index, class_name)
+        obj = T7Object(class_name, version)
+        self.objects[index] = obj
+        obj.fields = self.read()
+        return obj
+
+    def _tensor(self, index: int, class_name: str) -> np.ndarray:
+        ndim = self.int32()
+        if ndim < 0 or ndim > 64:
+            raise WeightsError(f"invalid tensor dimension {ndim}")
+        size = [self.int64() for _ in range(ndim)]
+        stride = [self.int64() for _ in range(ndim)]
+        offset = self.int64() - 1
+        storage = self.read()
+        dtype = TENSOR_DTYPES[class_name]
+        if ndim == 0 or storage is None:
+            arr = np.zeros((0,), dtype)
+        else:
+            if not isinstance(storage, np.ndarray):
+                raise WeightsError(f"{class_name} without a storage")
+            if offset < 0 or any(s < 0 for s in size + stride):
+                raise WeightsError(f"invalid tensor geometry size={size} stride={stride}")
+            if 0 in size:
+                arr = np.zeros(size, dtype)
+            else:
+                last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+                if last >= storage.size:
+                    raise WeightsError(f"tensor of size {size} exceeds its storage")
+                item = storage.dtype.itemsize
+                arr = np.array(np.lib.stride_tricks.as_strided(
+                    storage[offset:], shape=size, strides=[s * item for s in stride],
+                    writeable=False))
+        self.objects[index] = arr
+        return arr
+
+
+def read_t7(path) -> Any:
+    """Deserialize a ``.t7`` file: tables become dicts, tensors NumPy arrays, other torch
+    classes :class:`T7Object` (``class_name``, ``fields``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weight file not found: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise WeightsError(f"cannot read {path}: {e.strerror or e}") from None
+    reader = _Reader(data)
+    try:
+        return reader.read()
+    except WeightsError as e:
+        raise WeightsError(f"{path}: not a readable Torch7 file ({e})") from None
+    except (struct.error, ValueError, TypeError, MemoryError, RecursionError) as e:
+        raise WeightsError(f"{path}: not a readable Torch7 file ({type(e).__name__}: "
+                           f"{' '.join(str(e).split())})") from None
+
+
+class ConvLayer(NamedTuple):
+    class_name: str
+    weight: np.ndarray  # (out, in, kh, kw)
+    bias: np.ndarray | None
+
+
+def _conv(obj: T7Object, path) -> ConvLayer:
+    weight = obj.get("weight")
+    bias = obj.get("bias")
+    if not isinstance(weight, np.ndarray):
+        raise WeightsError(f"{path}: {obj.class_name} without a weight tensor")
+    if weight.ndim == 2:  # SpatialConvolutionMM: (out, in*kh*kw)
+        n_in, kh, kw = obj.get("nInputPlane"), obj.get("kH"), obj.get("kW")
+        if not all(isinstance(v, int) for v in (n_in, kh, kw)) or \
+                weight.shape[1] != n_in * kh * kw:
+            raise WeightsError(f"{path}: {obj.class_name} weight {weight.shape} does not match "
+                               f"nInputPlane={n_in} kH={kh} kW={kw}")
+        weight = weight.reshape(weight.shape[0], n_in, kh, kw)
+    if weight.ndim != 4:
+        raise WeightsError(f"{path}: {obj.class_name} weight has shape {weight.shape}")
+    if bias is not None and not isinstance(bias, np.ndarray):
+        bias = None
+    return ConvLayer(obj.class_name, weight, bias)
+
+
+def conv_layers(path) -> list[ConvLayer]:
+    """Convolution layers (any class whose name contains 'Convolution'), in order, found by
+    walking containers' ``modules`` lists depth-first from the saved object."""
+    root = read_t7(path)
+    found: list[ConvLayer] = []
+    seen: set[int] = set()
+
+    def walk(obj):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, T7Object):
+            if "Convolution" in obj.class_name:
+                found.append(_conv(obj, path))
+                return
+            walk(obj.get("modules"))
+        elif isinstance(obj, dict):
+            keys = [k for k in obj if isinstance(k, int)]
+            if keys:  # a Lua array: 1..n
+                for k in sorted(keys):
+                    walk(obj[k])
+            elif "modules" in obj:
+                walk(obj["modules"])
+
+    walk(root)
+    if not found:
+        raise WeightsError(f"{path}: no convolution layers found")
+    return found
+
+
+__all__ = ["read_t7", "conv_layers", "ConvLayer", "T7Object"]
