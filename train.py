@@ -1,74 +1,8 @@
 #!/usr/bin/env python
-"""Train an AdaIN decoder.
-
-    python train.py --content-data DIR_OR_TFDS --style-data DIR_OR_TFDS --workdir DIR
-
-Re-running with the same --workdir resumes from its latest checkpoint (decoder, Adam
-state, step and data position). Outputs in the workdir: checkpoints/, decoder.npz (the
-latest decoder, loadable with ``stylize.py --decoder``), config.json, metrics.csv, tb/
-(TensorBoard), samples/step_XXXXXXX.jpg.
-
-Exit status: 0 done, or stopped by SIGTERM after saving a checkpoint (pre-emption safe);
-130 stopped by Ctrl-C (SIGINT) after saving; 2 bad arguments/inputs (one ``error:`` line);
-3 the loss became NaN/inf (nothing saved after the last good checkpoint).
-"""
-from __future__ import annotations
-
-import argparse
-import signal
+"""Train an AdaIN decoder: python train.py --content-data DIR --style-data DIR --workdir DIR (see --help)."""
 import sys
 
-
-def build_parser() -> argparse.ArgumentParser:
-    from adain_jax.training import TrainConfig
-
-    d = TrainConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--content-data", required=True, help="folder of content images or a TFDS name")
-    p.add_argument("--style-data", required=True, help="folder of style images or a TFDS name")
-    p.add_argument("--workdir", required=True, help="checkpoints, logs, samples and decoder.npz go here")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="global batch size; must divide by the number of devices")
-    p.add_argument("--crop-size", type=int, default=d.crop_size)
-    p.add_argument("--resize", type=int, default=d.resize, help="shorter side before cropping")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="lr / (1 + lr_decay * step)")
-    p.add_argument("--style-weight", type=float, default=d.style_weight)
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=d.dtype,
-                   help="compute dtype; params and optimizer state stay float32")
-    p.add_argument("--vgg", default=None, help="VGG weights (default: the shipped normalised VGG)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--workers", type=int, default=d.workers, help="image decoding workers per host")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--keep", type=int, default=d.keep, help="checkpoints to keep")
-    p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument("--sample-every", type=int, default=d.sample_every, help="0: no sample images")
-    p.add_argument("--tpu", action="store_true",
-                   help="call jax.distributed.initialize() and train on every device of every host")
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    import adain_jax  # noqa: F401  (sets XLA flags before jax starts)
-    from adain_jax.errors import AdainError
-    from adain_jax.training import TrainConfig, TrainingDiverged, TrainingInterrupted, train
-
-    config = TrainConfig(**{k: v for k, v in vars(args).items()})
-    try:
-        train(config)
-    except TrainingInterrupted as e:
-        print(str(e), file=sys.stderr)
-        return 0 if e.signum == signal.SIGTERM else 128 + int(e.signum)
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except AdainError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
+from adain_jax.cli import train_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train_main())

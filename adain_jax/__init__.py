@@ -24,8 +24,24 @@ def load_default() -> dict:
     return load_params()
 
 
+_LAZY = {  # heavier modules (orbax, optax, grain, h5py) load on first use
+    "load_vgg": "convert", "load_decoder": "convert", "save_params": "convert",
+    "fetch_vgg19_h5": "fetch", "TrainConfig": "training", "train": "training",
+    "gatys": "optimize",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AdainError", "ConfigError", "ImageError", "WeightsError", "Encoder", "Decoder", "encode",
     "decode", "init_params", "adain", "channel_stats", "content_loss", "style_loss", "coral",
     "StyleStats", "style_stats", "stylize", "load_params", "load_default", "__version__",
+    *_LAZY,
 ]

@@ -6,6 +6,7 @@ Exit codes: 0 all done; 1 some outputs failed (each reported, the others written
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -66,6 +67,9 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_size, default=4, help="contents per forward pass")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="compute dtype (bfloat16: faster, ~1e-2 relative error)")
+    p.add_argument("--optimize", action="store_true",
+                   help="reference mode: Gatys et al. optimisation instead of the decoder (slow)")
+    p.add_argument("--optimize-steps", type=_size, default=300, help="steps of --optimize")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -110,8 +114,15 @@ def _stylize(args) -> int:
             raise ConfigError(f"mask {m} does not exist")
     if masks and args.style_weights is not None:
         raise ConfigError("use either --style-weights or --mask, not both")
+    if args.optimize and (k > 1 or masks or args.preserve_color or args.alpha != 1.0):
+        raise ConfigError("--optimize takes one style and no --mask/--preserve-color/--alpha")
     jobs = pipeline.plan_jobs(contents, style_groups, args.output)
-    params = load_params(args.vgg, args.decoder)
+    if args.optimize:
+        from .convert import load_vgg
+
+        params = {"vgg": load_vgg(args.vgg)}
+    else:
+        params = load_params(args.vgg, args.decoder)
     progress = None
     if not args.quiet and len(jobs) > 1:
         from tqdm import tqdm
@@ -123,7 +134,8 @@ def _stylize(args) -> int:
         params, jobs, alpha=args.alpha, style_weights=args.style_weights, mask_paths=masks,
         preserve_color=args.preserve_color, content_size=args.content_size,
         style_size=args.style_size, crop=args.crop, overwrite=args.overwrite,
-        batch_size=max(1, args.batch_size), dtype=jnp.bfloat16 if args.dtype == "bfloat16" else None,
+        batch_size=max(1, args.batch_size), optimize_steps=args.optimize_steps if args.optimize else 0,
+        dtype=jnp.bfloat16 if args.dtype == "bfloat16" else None,
         progress=progress)
     for path in report.written:
         print(f"wrote {path}")
@@ -132,4 +144,68 @@ def _stylize(args) -> int:
     if report.failed:
         print(f"{len(report.failed)} of {len(jobs)} output(s) failed", file=sys.stderr)
         return 1
+    return 0
+
+
+TRAIN_DOC = """Train an AdaIN decoder.
+
+    python train.py --content-data DIR_OR_TFDS --style-data DIR_OR_TFDS --workdir DIR
+
+Re-running with the same --workdir resumes from its latest checkpoint (decoder, Adam
+state, step and data position). Outputs in the workdir: checkpoints/, decoder.npz (the
+latest decoder, loadable with ``stylize.py --decoder``), config.json, metrics.csv, tb/
+(TensorBoard), samples/step_XXXXXXX.jpg.
+
+Exit status: 0 done, or stopped by SIGTERM after saving a checkpoint (pre-emption safe);
+130 stopped by Ctrl-C (SIGINT) after saving; 2 bad arguments/inputs (one ``error:`` line);
+3 the loss became NaN/inf (nothing saved after the last good checkpoint).
+"""
+
+
+def train_parser() -> argparse.ArgumentParser:
+    from .training import TrainConfig
+
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="train.py", description=TRAIN_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--content-data", required=True, help="folder of content images or a TFDS name")
+    p.add_argument("--style-data", required=True, help="folder of style images or a TFDS name")
+    p.add_argument("--workdir", required=True, help="checkpoints, logs, samples and decoder.npz go here")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="global batch size; must divide by the number of devices")
+    p.add_argument("--crop-size", type=int, default=d.crop_size)
+    p.add_argument("--resize", type=int, default=d.resize, help="shorter side before cropping")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="lr / (1 + lr_decay * step)")
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=d.dtype,
+                   help="compute dtype; params and optimizer state stay float32")
+    p.add_argument("--vgg", default=None, help="VGG weights (default: the shipped normalised VGG)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--workers", type=int, default=d.workers, help="image decoding workers per host")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--keep", type=int, default=d.keep, help="checkpoints to keep")
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--sample-every", type=int, default=d.sample_every, help="0: no sample images")
+    p.add_argument("--tpu", action="store_true",
+                   help="call jax.distributed.initialize() and train on every device of every host")
+    return p
+
+
+def train_main(argv=None) -> int:
+    args = train_parser().parse_args(argv)
+    from .training import TrainConfig, TrainingDiverged, TrainingInterrupted, train
+
+    config = TrainConfig(**{k: v for k, v in vars(args).items()})
+    try:
+        train(config)
+    except TrainingInterrupted as e:
+        print(str(e), file=sys.stderr)
+        return 0 if e.signum == signal.SIGTERM else 128 + int(e.signum)
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except AdainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0

@@ -51,8 +51,11 @@ def plan_jobs(contents: Sequence[Path], style_groups: Sequence[tuple[Path, ...]]
 def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, mask_paths=(),
         preserve_color: bool = False, content_size: int = 512, style_size: int = 512,
         crop: bool = False, overwrite: bool = False, batch_size: int = 4, dtype=None,
-        progress: Callable | None = None) -> Report:
-    """Runs the jobs; a bad input or an existing output fails its jobs only."""
+        optimize_steps: int = 0, progress: Callable | None = None) -> Report:
+    """Runs the jobs; a bad input or an existing output fails its jobs only.
+
+    ``optimize_steps > 0`` replaces the decoder by Gatys et al. optimisation (reference mode).
+    """
     report = Report()
     todo = []
     for job in jobs:
@@ -101,6 +104,14 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
             groups.setdefault(key, []).append((job, content, masks))
         for (_, style_paths, has_masks), items in groups.items():
             batch = np.stack([c for _, c, _ in items])
+            if optimize_steps:
+                from .optimize import gatys
+
+                style_img = image_io.load_image(style_paths[0], size=style_size or None, crop=crop)
+                out = np.stack([gatys(params["vgg"], c, style_img, steps=optimize_steps)
+                                for _, c, _ in items])
+                _save_all(items, out, overwrite, report, bar)
+                continue
             styles = [style_input(p) for p in style_paths]
             if preserve_color:  # one recoloured style per content
                 styles = [np.broadcast_to(s, (len(items),) + s.shape) for s in styles]
@@ -109,14 +120,18 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
                 params, batch, styles, alpha=alpha,
                 style_weights=None if has_masks else style_weights, masks=masks,
                 preserve_color=preserve_color, dtype=dtype))
-            for (job, _, _), img in zip(items, out):
-                try:
-                    image_io.save_image(job.output, img, overwrite=overwrite)
-                    report.written.append(job.output)
-                except AdainError as e:
-                    report.failed.append((str(job.output), str(e)))
-                if bar:
-                    bar.update(1)
+            _save_all(items, out, overwrite, report, bar)
     if bar:
         bar.close()
     return report
+
+
+def _save_all(items, images, overwrite: bool, report: Report, bar) -> None:
+    for (job, _, _), img in zip(items, images):
+        try:
+            image_io.save_image(job.output, img, overwrite=overwrite)
+            report.written.append(job.output)
+        except AdainError as e:
+            report.failed.append((str(job.output), str(e)))
+        if bar:
+            bar.update(1)

@@ -52,7 +52,10 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, signum: int, step: int, state=None):
         self.signum, self.step, self.state = signum, step, state
-        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else signum
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = str(signum)
         super().__init__(f"stopped by {name} after step {step}; checkpoint saved")
 
 
@@ -230,6 +233,11 @@ def _init_fn(mesh: Mesh, lr: float, lr_decay: float):
     return jax.jit(lambda key: init_state(key, tx), out_shardings=NamedSharding(mesh, P()))
 
 
+def new_state(mesh: Mesh, lr: float, lr_decay: float, seed: int = 0) -> TrainState:
+    """A fresh train state (decoder init from ``seed``), replicated over ``mesh``."""
+    return _init_fn(mesh, float(lr), float(lr_decay))(jax.random.PRNGKey(seed))
+
+
 def replicate(tree, mesh: Mesh):
     """Host arrays -> arrays replicated on every device of the mesh (works multi-host)."""
     sharding = NamedSharding(mesh, P())
@@ -243,11 +251,13 @@ def replicate(tree, mesh: Mesh):
 def global_batch(host: Mapping, mesh: Mesh, global_size: int) -> dict:
     """This process's rows -> global arrays sharded on 'data'."""
     sharding = NamedSharding(mesh, P("data"))
+    local = global_size // jax.process_count()
     out = {}
     for k in ("content", "style"):
         x = np.asarray(host[k], np.float32)
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ConfigError(f"data loader gave '{k}' of shape {x.shape}, expected (B, H, W, 3)")
+        if x.ndim != 4 or x.shape[0] != local or x.shape[-1] != 3:
+            raise ConfigError(f"data loader gave '{k}' of shape {x.shape}, expected "
+                              f"({local}, H, W, 3)")
         out[k] = jax.make_array_from_process_local_data(
             sharding, x, (global_size,) + x.shape[1:])
     return out
@@ -331,7 +341,7 @@ class _Logger:
     def log(self, step: int, values: Mapping[str, float], total_steps: int):
         if not self.enabled:
             return
-        row = {"step": step, **{k: f"{v:.6g}" for k, v in values.items()}, "wall_time": f"{time.time():.3f}"}
+        row = {"step": step, **{k: f"{v:.8g}" for k, v in values.items()}, "wall_time": f"{time.time():.3f}"}
         with open(self.csv_path, "a", newline="") as f:
             csv.DictWriter(f, self.FIELDS, extrasaction="ignore").writerow(row)
         if self.tb is not None:
@@ -363,6 +373,19 @@ def _fmt_eta(seconds: float) -> str:
         return "?"
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _init_distributed() -> None:
+    """``jax.distributed.initialize()`` (auto-detects TPU pods / cluster envs), once."""
+    is_init = getattr(jax.distributed, "is_initialized", None)
+    if is_init is not None and is_init():
+        return
+    try:
+        jax.distributed.initialize()
+    except (RuntimeError, ValueError) as e:
+        msg = " ".join(str(e).split())[:300]
+        raise ConfigError(f"--tpu: jax.distributed.initialize() failed ({msg}); "
+                          "drop --tpu on a single host") from None
 
 
 def make_loader(config: TrainConfig, local_batch: int):
@@ -406,7 +429,7 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
     """
     config.validate()
     if config.tpu:
-        jax.distributed.initialize()
+        _init_distributed()
     mesh = make_mesh()
     n_dev, n_proc = jax.device_count(), jax.process_count()
     if config.batch_size % n_dev:
@@ -440,8 +463,7 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
             for w in check_compatible(stored, current, str(workdir)):
                 say(f"warning: resuming with a changed setting: {w}")
 
-        state = _init_fn(mesh, float(config.lr), float(config.lr_decay))(
-            jax.random.PRNGKey(config.seed))
+        state = new_state(mesh, config.lr, config.lr_decay, config.seed)
         data_state = None
         if latest is not None:
             state, data = ckpts.restore(latest, abstract_like(state))
@@ -498,7 +520,6 @@ def _loop(config, state, vgg, step_fn, loader, ckpts, logger, mesh, workdir, sta
                dynamic_ncols=True, smoothing=0.1)
     window: list[tuple[float, float, float]] = []
     t_window = time.perf_counter()
-    last_saved = ckpts.latest_step()
 
     def checked(pending) -> None:
         """Fetch a finished step's metrics; stop on NaN/inf; log."""
@@ -531,12 +552,10 @@ def _loop(config, state, vgg, step_fn, loader, ckpts, logger, mesh, workdir, sta
             t_window = now
 
     def save(step: int) -> None:
-        nonlocal last_saved
         data_states = gather_json(loader.get_state())
         ckpts.save(step, state, data_states, stored_config(config))
         if primary:
             export_decoder(workdir / "decoder.npz", state.params)
-        last_saved = step
 
     pending = None
     step = start
@@ -580,4 +599,4 @@ def _loop(config, state, vgg, step_fn, loader, ckpts, logger, mesh, workdir, sta
 
 __all__ = ["TrainConfig", "TrainState", "TrainingInterrupted", "TrainingDiverged", "train",
            "train_step", "loss_fn", "make_optimizer", "lr_schedule", "compiled_step", "make_mesh",
-           "init_state", "check_compatible", "architecture"]
+           "init_state", "new_state", "check_compatible", "architecture"]
