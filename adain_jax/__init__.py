@@ -6,6 +6,7 @@ _xla.configure()  # before jax initialises its CPU backend
 from .errors import AdainError, ConfigError, ImageError, WeightsError  # noqa: E402
 from .models import Decoder, Encoder, decode, encode, init_params  # noqa: E402
 from .ops import adain, channel_stats, content_loss, coral, style_loss  # noqa: E402
+from .tiling import stylize_tiled  # noqa: E402
 from .transfer import StyleStats, style_stats, stylize  # noqa: E402
 
 __version__ = "0.1.0"
@@ -42,6 +43,6 @@ def __getattr__(name):
 __all__ = [
     "AdainError", "ConfigError", "ImageError", "WeightsError", "Encoder", "Decoder", "encode",
     "decode", "init_params", "adain", "channel_stats", "content_loss", "style_loss", "coral",
-    "StyleStats", "style_stats", "stylize", "load_params", "load_default", "__version__",
+    "StyleStats", "style_stats", "stylize", "stylize_tiled", "load_params", "load_default", "__version__",
     *_LAZY,
 ]

@@ -6,6 +6,7 @@ Exit codes: 0 all done; 1 some outputs failed (each reported, the others written
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
@@ -15,9 +16,12 @@ from .errors import AdainError, ConfigError
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
 
 
 def _size(text: str) -> int:
@@ -67,6 +71,10 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_size, default=4, help="contents per forward pass")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="compute dtype (bfloat16: faster, ~1e-2 relative error)")
+    p.add_argument("--tile", type=_size, default=None,
+                   help="stylize large contents tile by tile in bounded memory (global AdaIN "
+                        "statistics, blended overlaps): N = tile side in pixels for any content "
+                        "with a side > N, 0 = never tile; default: automatic above 1536x1536 pixels")
     p.add_argument("--optimize", action="store_true",
                    help="reference mode: Gatys et al. optimisation instead of the decoder (slow)")
     p.add_argument("--optimize-steps", type=_size, default=300, help="steps of --optimize")
@@ -95,6 +103,8 @@ def _stylize(args) -> int:
 
     contents = image_io.list_images(args.content)
     style_arg = _split(args.style)
+    if not style_arg:
+        raise ConfigError("--style is empty: give a style image, a folder or a list a.jpg,b.jpg")
     if len(style_arg) > 1:
         style_groups = [tuple(Path(s) for s in style_arg)]
         for s in style_groups[0]:
@@ -136,7 +146,7 @@ def _stylize(args) -> int:
         style_size=args.style_size, crop=args.crop, overwrite=args.overwrite,
         batch_size=max(1, args.batch_size), optimize_steps=args.optimize_steps if args.optimize else 0,
         dtype=jnp.bfloat16 if args.dtype == "bfloat16" else None,
-        progress=progress)
+        progress=progress, tile=args.tile)
     for path in report.written:
         print(f"wrote {path}")
     for what, why in report.failed:

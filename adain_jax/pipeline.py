@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import image_io, transfer
+from . import image_io, tiling, transfer
 from .errors import AdainError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,13 @@ def plan_jobs(contents: Sequence[Path], style_groups: Sequence[tuple[Path, ...]]
 def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, mask_paths=(),
         preserve_color: bool = False, content_size: int = 512, style_size: int = 512,
         crop: bool = False, overwrite: bool = False, batch_size: int = 4, dtype=None,
-        optimize_steps: int = 0, progress: Callable | None = None) -> Report:
+        optimize_steps: int = 0, progress: Callable | None = None, tile: int | None = None) -> Report:
     """Runs the jobs; a bad input or an existing output fails its jobs only.
 
     ``optimize_steps > 0`` replaces the decoder by Gatys et al. optimisation (reference mode).
+    ``tile``: None stylizes contents larger than ``tiling.AUTO_TILE_PIXELS`` tile by tile
+    (``tiling.stylize_tiled``, bounded memory), 0 never tiles, N > 0 tiles with N-pixel tiles
+    any content with a side longer than N.
     """
     report = Report()
     todo = []
@@ -102,7 +105,12 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
                 continue
             key = (content.shape, job.styles, masks is not None)
             groups.setdefault(key, []).append((job, content, masks))
-        for (_, style_paths, has_masks), items in groups.items():
+        for (shape, style_paths, has_masks), items in groups.items():
+            if not optimize_steps and tiling.should_tile(shape, tile):
+                _run_tiled(params, items, style_paths, style_input, alpha=alpha,
+                           style_weights=style_weights, preserve_color=preserve_color, dtype=dtype,
+                           tile=tile, overwrite=overwrite, report=report, bar=bar)
+                continue
             batch = np.stack([c for _, c, _ in items])
             if optimize_steps:
                 from .optimize import gatys
@@ -124,6 +132,23 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
     if bar:
         bar.close()
     return report
+
+
+def _run_tiled(params, items, style_paths, style_input, *, alpha, style_weights, preserve_color,
+               dtype, tile, overwrite, report, bar) -> None:
+    """Large contents one at a time, tile by tile (no full-size batch copy)."""
+    styles = [style_input(p) for p in style_paths]
+    size = tile if tile else tiling.DEFAULT_TILE
+    for i, (job, content, masks) in enumerate(items):
+        out = tiling.stylize_tiled(
+            params, content, styles, tile=size, alpha=alpha,
+            style_weights=None if masks is not None else style_weights,
+            masks=np.stack(masks) if masks is not None else None,
+            preserve_color=preserve_color, dtype=dtype)
+        items[i] = (job, None, None)  # drop the content before saving
+        del content
+        _save_all([(job, None, None)], [out], overwrite, report, bar)
+        del out
 
 
 def _save_all(items, images, overwrite: bool, report: Report, bar) -> None:

@@ -1,0 +1,301 @@
+"""High-resolution stylization in bounded memory: tiles with global AdaIN statistics.
+
+``stylize_tiled`` gives (nearly) the result of ``transfer.stylize`` on images too large to
+encode in one piece (a 4096 x 4096 image needs several GB of activations untiled):
+
+1. **Global content statistics.** The image (virtually padded to a multiple of 8, as
+   ``stylize`` pads it) is cut into non-overlapping *cores*; each core is encoded inside a
+   window that adds ``halo`` pixels of real image context on every side (no context is
+   needed at the image border, where ``stylize`` reflects too), and the relu4_1 channel
+   sums are taken over the core's features only. With ``halo`` >= the relu4_1 receptive
+   radius (about 40 px for VGG-19; see ``benchmarks/results``), the core features are
+   those of the whole image up to float rounding, so the statistics are exact too.
+   Sums are combined in float64 on the host (mean and centred second moments, Chan et al.).
+2. **Stylize per tile.** Output tiles of ``tile`` pixels overlapping by ``overlap`` pixels
+   are each computed from a window with ``halo`` pixels of context: encode, AdaIN with the
+   *global* content statistics, decode, crop the tile. Tiles are blended with linear-ramp
+   weights in their overlaps (normalised by the summed weights).
+
+All windows of a pass have the same shape (windows near the border are shifted inwards, not
+shrunk), so each jitted step compiles once. Host memory: the content, the output
+accumulator and the weight map at full resolution (about 200 + 200 + 67 MB at 4096^2),
+plus one window's activations.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import models, ops
+from .errors import ConfigError
+from .transfer import StyleStats, style_stats
+
+Array = Any
+
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 32
+DEFAULT_HALO = 32
+#: ``stylize.py`` tiles contents with more pixels than this unless ``--tile`` says otherwise.
+AUTO_TILE_PIXELS = 1536 * 1536
+S = models.DOWNSCALE
+
+
+def _round8(x: int) -> int:
+    return -(-int(x) // S) * S
+
+
+def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
+    """Indices past the end mirrored without repeating the edge (``jnp.pad`` 'reflect')."""
+    if n == 1:
+        return np.zeros_like(idx)
+    return np.where(idx >= n, 2 * (n - 1) - idx, idx)
+
+
+def _window(img: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """Rows [y0, y1) and columns [x0, x1) of the image padded (reflect) to a multiple of 8."""
+    h, w = img.shape[:2]
+    if y1 <= h and x1 <= w:
+        return np.ascontiguousarray(img[y0:y1, x0:x1])
+    rows = _reflect_index(np.arange(y0, y1), h)
+    cols = _reflect_index(np.arange(x0, x1), w)
+    return img[rows[:, None], cols[None, :]]
+
+
+def _starts(n: int, size: int, step: int) -> list[int]:
+    """Starts (multiples of 8) of tiles of ``size`` covering [0, n) with the given step;
+    the last tile is moved back to end at ``n``."""
+    if size >= n:
+        return [0]
+    starts = list(range(0, n - size, step)) + [n - size]
+    return sorted(set(starts))
+
+
+def _window_start(t0: int, halo: int, win: int, n: int) -> int:
+    return int(np.clip(t0 - halo, 0, max(n - win, 0)))
+
+
+@functools.partial(jax.jit, static_argnames="dtype")
+def _core_moments(vgg, window, bounds, fmasks, dtype=None):
+    """Per-region (count, mean, centred M2) of relu4_1 over the core [fy0,fy1)x[fx0,fx1)
+    of the window's feature map; ``fmasks`` (fh, fw, K) are region weights."""
+    feat = models.encode(vgg, window[None], dtype=dtype)[-1][0].astype(jnp.float32)
+    fh, fw = feat.shape[:2]
+    ys = jnp.arange(fh)[:, None]
+    xs = jnp.arange(fw)[None, :]
+    inside = ((ys >= bounds[0]) & (ys < bounds[1]) & (xs >= bounds[2]) & (xs < bounds[3]))
+    m = fmasks / jnp.maximum(fmasks.sum(axis=-1, keepdims=True), 1e-8)  # as ops.masked_adain
+    w = m * inside[..., None].astype(jnp.float32)           # (fh, fw, K)
+    count = w.sum(axis=(0, 1))                                   # (K,)
+    mean = jnp.einsum("hwk,hwc->kc", w, feat) / jnp.maximum(count, 1e-12)[:, None]
+    m2 = jnp.stack([(w[..., k:k + 1] * jnp.square(feat - mean[k])).sum(axis=(0, 1))
+                    for k in range(w.shape[-1])])                # (K, C)
+    return count, mean, m2
+
+
+@functools.partial(jax.jit, static_argnames="dtype")
+def _stylize_window(params, window, c_mean, c_std, s_mean, s_std, fmasks, alpha, dtype=None):
+    """Encode, AdaIN with given content/style stats per region (K, C), decode one window."""
+    feat = models.encode(params["vgg"], window[None], dtype=dtype)[-1][0].astype(jnp.float32)
+    m = fmasks / jnp.maximum(fmasks.sum(axis=-1, keepdims=True), 1e-8)  # (fh, fw, K)
+    t = jnp.zeros_like(feat)
+    for k in range(fmasks.shape[-1]):
+        t = t + m[..., k:k + 1] * ((feat - c_mean[k]) / c_std[k] * s_std[k] + s_mean[k])
+    target = ops.blend(t, feat, alpha)
+    out = models.decode(params["decoder"], target[None].astype(dtype or jnp.float32), dtype=dtype)
+    return jnp.clip(out[0].astype(jnp.float32), 0.0, 1.0)
+
+
+def _feature_masks(masks: np.ndarray | None, hp: int, wp: int) -> np.ndarray:
+    """(K, H, W) masks -> (hp/8, wp/8, K) region weights (reflect-padded, 8x8 means),
+    as ``transfer._stylize_masked`` computes them; one all-ones region without masks."""
+    if masks is None:
+        return np.ones((hp // S, wp // S, 1), np.float32)
+    k, h, w = masks.shape
+    padded = _window(np.moveaxis(masks, 0, -1), 0, hp, 0, wp)
+    return padded.reshape(hp // S, S, wp // S, S, k).mean(axis=(1, 3)).astype(np.float32)
+
+
+def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> np.ndarray:
+    w = np.ones(n, np.float32)
+    o = min(overlap, n // 2)
+    if o > 0:
+        r = (np.arange(o, dtype=np.float32) + 0.5) / o
+        if lead:
+            w[:o] = r
+        if trail:
+            w[n - o:] = np.minimum(w[n - o:], r[::-1])
+    return w
+
+
+def content_stats(vgg, content: np.ndarray, *, tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
+                  masks: np.ndarray | None = None, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """Global relu4_1 (mean, std) of one (H, W, 3) image, computed tile by tile: (K, 512) each,
+    one row per mask region (K = 1 without masks). ``std = sqrt(biased var + eps)``."""
+    h, w = content.shape[:2]
+    hp, wp = _round8(h), _round8(w)
+    tile, halo = _round8(tile), _round8(halo)
+    wh, ww = min(tile + 2 * halo, hp), min(tile + 2 * halo, wp)
+    fm = _feature_masks(masks, hp, wp)
+    k = fm.shape[-1]
+    count = np.zeros(k)
+    mean = np.zeros((k, 512))
+    m2 = np.zeros((k, 512))
+    for cy in range(0, hp, tile):
+        for cx in range(0, wp, tile):
+            cy1, cx1 = min(cy + tile, hp), min(cx + tile, wp)
+            y0, x0 = _window_start(cy, halo, wh, hp), _window_start(cx, halo, ww, wp)
+            win = _window(content, y0, y0 + wh, x0, x0 + ww)
+            bounds = np.array([cy - y0, cy1 - y0, cx - x0, cx1 - x0], np.int32) // S
+            fwin = fm[y0 // S:(y0 + wh) // S, x0 // S:(x0 + ww) // S]
+            n_b, mean_b, m2_b = (np.asarray(a, np.float64) for a in
+                                 _core_moments(vgg, win, bounds, fwin, dtype=dtype))
+            total = count + n_b
+            safe = np.maximum(total, 1e-12)[:, None]
+            delta = mean_b - mean
+            mean = mean + delta * (n_b[:, None] / safe)
+            m2 = m2 + m2_b + delta ** 2 * (count * n_b)[:, None] / safe
+            count = total
+    var = m2 / np.maximum(count, 1e-12)[:, None]
+    return mean.astype(np.float32), np.sqrt(var + ops.EPS).astype(np.float32)
+
+
+def _coral_np(style: np.ndarray, content: np.ndarray, eps: float = 1e-5, chunk: int = 256):
+    """``ops.coral(style, content)`` with the content's colour moments accumulated in row
+    chunks (float64), so a huge content is never copied whole."""
+    h = content.shape[0]
+    n, s1, s2 = 0, np.zeros(3), np.zeros((3, 3))
+    for y in range(0, h, chunk):
+        px = content[y:y + chunk].reshape(-1, 3).astype(np.float64)
+        n += px.shape[0]
+        s1 += px.sum(0)
+        s2 += px.T @ px
+    t_mean = s1 / n
+    t_cov = s2 / n - np.outer(t_mean, t_mean) + eps * np.eye(3)
+    src = np.asarray(style, np.float64).reshape(-1, 3)
+    s_mean = src.mean(0)
+    s_cov = (src - s_mean).T @ (src - s_mean) / src.shape[0] + eps * np.eye(3)
+
+    def sqrtm(c, p):
+        vals, vecs = np.linalg.eigh(c)
+        return (vecs * np.maximum(vals, 1e-8) ** p) @ vecs.T
+
+    transform = sqrtm(t_cov, 0.5) @ sqrtm(s_cov, -0.5)
+    out = (src - s_mean) @ transform.T + t_mean
+    return np.clip(out.reshape(style.shape), 0.0, 1.0).astype(np.float32)
+
+
+def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
+                  overlap: int = DEFAULT_OVERLAP, halo: int = DEFAULT_HALO, alpha: float = 1.0,
+                  style_weights: Sequence[float] | None = None, masks=None,
+                  preserve_color: bool = False, dtype=None, stats_tile: int | None = None
+                  ) -> np.ndarray:
+    """``transfer.stylize`` for one large (H, W, 3) image, tile by tile (see the module doc).
+
+    Args:
+      params, style, alpha, style_weights, masks, preserve_color, dtype: as ``stylize``
+        (``masks``: (K, H, W); ``style``: an image, ``StyleStats`` or a list of either).
+      tile: output tile side in pixels (rounded up to a multiple of 8); peak memory grows
+        with ``(tile + 2 * halo) ** 2``.
+      overlap: pixels shared by neighbouring tiles, blended with linear ramps.
+      halo: context pixels around every tile and statistics core, discarded after use.
+      stats_tile: core size of the statistics pass (default ``tile``).
+    Returns:
+      float32 (H, W, 3) in [0, 1], a NumPy array.
+    """
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ConfigError(f"alpha must be in [0, 1], got {alpha}")
+    content = np.asarray(content, np.float32)
+    if content.ndim == 4 and content.shape[0] == 1:
+        content = content[0]
+    if content.ndim != 3 or content.shape[-1] != 3:
+        raise ConfigError(f"stylize_tiled takes one (H, W, 3) RGB image, got shape {content.shape}")
+    if tile < S or overlap < 0 or halo < 0 or overlap >= tile:
+        raise ConfigError(f"need tile >= 8, 0 <= overlap < tile and halo >= 0; got tile={tile}, "
+                          f"overlap={overlap}, halo={halo}")
+    h, w = content.shape[:2]
+    tile, halo, overlap = _round8(tile), _round8(halo), _round8(overlap)
+    styles = list(style) if isinstance(style, (list, tuple)) and not isinstance(style, StyleStats) else [style]
+    if not styles:
+        raise ConfigError("at least one style is needed")
+    if style_weights is not None and masks is not None:
+        raise ConfigError("use either style weights (interpolation) or masks (spatial control), not both")
+    means, stds = [], []
+    for s in styles:
+        if isinstance(s, StyleStats):
+            if preserve_color:
+                raise ConfigError("preserve_color needs style images, not precomputed statistics")
+            st = s
+        else:
+            s_img = np.asarray(s, np.float32)
+            if s_img.ndim == 4 and s_img.shape[0] == 1:
+                s_img = s_img[0]
+            if preserve_color:
+                s_img = _coral_np(s_img, content)
+            st = style_stats(params, s_img, dtype=dtype)
+        if st.mean.shape[0] != 1:
+            raise ConfigError("stylize_tiled takes one style image (or statistics) per style")
+        means.append(np.asarray(st.mean, np.float32).reshape(512))
+        stds.append(np.asarray(st.std, np.float32).reshape(512))
+    if masks is not None:
+        masks = np.asarray(masks, np.float32)
+        if masks.ndim == 4 and masks.shape[0] == 1:
+            masks = masks[0]
+        if masks.shape != (len(styles), h, w):
+            raise ConfigError(f"masks must be (K, H, W) with K={len(styles)} styles and the "
+                              f"content's size {(h, w)}, got {masks.shape}")
+        s_mean, s_std = np.stack(means), np.stack(stds)
+    else:
+        weights = style_weights if style_weights is not None else [1.0] * len(styles)
+        if len(weights) != len(styles) or min(weights) < 0 or sum(weights) <= 0:
+            raise ConfigError(f"need {len(styles)} non-negative style weights with a positive sum, "
+                              f"got {list(weights)}")
+        wn = np.asarray(weights, np.float64) / float(sum(weights))
+        s_mean = (wn[:, None] * np.stack(means)).sum(0, keepdims=True).astype(np.float32)
+        s_std = (wn[:, None] * np.stack(stds)).sum(0, keepdims=True).astype(np.float32)
+
+    hp, wp = _round8(h), _round8(w)
+    c_mean, c_std = content_stats(params["vgg"], content, tile=stats_tile or tile, halo=halo,
+                                  masks=masks, dtype=dtype)
+    fm = _feature_masks(masks, hp, wp)
+    out = np.zeros((h, w, 3), np.float32)
+    wsum = np.zeros((h, w, 1), np.float32)
+    th, tw = min(tile, hp), min(tile, wp)
+    wh, ww = min(th + 2 * halo, hp), min(tw + 2 * halo, wp)
+    step_y, step_x = max(th - overlap, S), max(tw - overlap, S)
+    ys, xs = _starts(hp, th, step_y), _starts(wp, tw, step_x)
+    alpha = jnp.float32(alpha)
+    c_mean, c_std, s_mean, s_std = map(jnp.asarray, (c_mean, c_std, s_mean, s_std))
+    for ty in ys:
+        ry = _ramp(th, overlap, ty > 0, ty + th < hp)
+        y0 = _window_start(ty, halo, wh, hp)
+        for tx in xs:
+            rx = _ramp(tw, overlap, tx > 0, tx + tw < wp)
+            x0 = _window_start(tx, halo, ww, wp)
+            win = _window(content, y0, y0 + wh, x0, x0 + ww)
+            fwin = fm[y0 // S:(y0 + wh) // S, x0 // S:(x0 + ww) // S]
+            res = np.asarray(_stylize_window(params, win, c_mean, c_std, s_mean, s_std, fwin,
+                                             alpha, dtype=dtype))
+            part = res[ty - y0:ty - y0 + th, tx - x0:tx - x0 + tw]
+            wt = ry[:, None, None] * rx[None, :, None]
+            vh, vw = min(th, h - ty), min(tw, w - tx)   # the part inside the real image
+            out[ty:ty + vh, tx:tx + vw] += part[:vh, :vw] * wt[:vh, :vw]
+            wsum[ty:ty + vh, tx:tx + vw] += wt[:vh, :vw]
+    out /= wsum
+    return out
+
+
+def should_tile(shape: Sequence[int], tile: int | None) -> bool:
+    """``stylize.py``'s rule: ``tile`` None = automatic (more than ``AUTO_TILE_PIXELS``),
+    0 = never, N > 0 = whenever a side exceeds N."""
+    h, w = int(shape[0]), int(shape[1])
+    if tile is None:
+        return h * w > AUTO_TILE_PIXELS
+    return tile > 0 and max(h, w) > tile
+
+
+__all__ = ["stylize_tiled", "content_stats", "should_tile", "DEFAULT_TILE", "DEFAULT_OVERLAP",
+           "DEFAULT_HALO", "AUTO_TILE_PIXELS"]

@@ -1,0 +1,433 @@
+"""One CPU benchmark of adain-jax against its peers, in a single run.
+
+Rows are ``<impl>/<task>``:
+
+* impls: ``jax-f32`` (the package's default: float32, XLA flags of ``adain_jax._xla``),
+  ``jax-bf16`` (``dtype=jnp.bfloat16``), ``jax-f32-noflag`` (float32 without the XLA flag; run
+  in a child process because XLA reads its flags once), ``torch-f32`` and ``torch-bf16-cl``
+  (the PyTorch reference of ``benchmarks/torch_adain.py``; bf16 autocast + channels_last),
+  ``magenta`` (``benchmarks/magenta.py``, onnxruntime; stylizes at 384 px internally).
+* tasks: ``stylize256|512|1024`` (latency, batch 1: encode the content and a 512 px style,
+  AdaIN, decode), ``throughput512`` (batch 8 contents at 512 px, one style whose statistics
+  are computed once with ``adain_jax.style_stats`` and reused), ``train256`` (one training
+  step, batch 8, 256 px crops: forward, backward through decoder and encoder, Adam; the
+  pieces of ``benchmarks/bench_train.py``).
+
+For every row: median and spread (min, max) of the timed repeats after a warm-up call (which
+includes compilation), images/s, the ratio to the fastest implementation of the same task
+(1.0 = fastest), achieved GFLOP/s (convolution work counted analytically, 2 FLOP per MAC) and
+its share of the measured peak (matmul peak of this machine for the row's dtype, measured at
+the start). Random weights. Writes ``results/bench_<tag>.json`` and ``.md``.
+
+    python benchmarks/bench.py               # everything (~10 min on 2 cores)
+    python benchmarks/bench.py --quick       # fewer repeats
+    python benchmarks/bench.py --only 'jax-*/stylize512,torch-bf16-cl/*'
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import fnmatch
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import adain_jax  # noqa: E402  (sets XLA flags before jax starts)
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from adain_jax import models  # noqa: E402
+
+IMPLS = ("jax-f32", "jax-bf16", "jax-f32-noflag", "torch-f32", "torch-bf16-cl", "magenta")
+TASKS = ("stylize256", "stylize512", "stylize1024", "throughput512", "train256")
+DEFAULT_ROWS = [f"{i}/{t}" for i in IMPLS for t in TASKS
+                if not (i == "magenta" and t != "stylize512")
+                and not (i == "jax-f32-noflag" and t not in ("stylize512", "train256"))]
+STYLE_SIZE = 512
+THROUGHPUT_BATCH = 8
+TRAIN_BATCH, TRAIN_SIZE = 8, 256
+
+
+# ----------------------------------------------------------------------------- work (FLOPs)
+def _conv_flops(h: int, w: int, cin: int, cout: int, k: int = 3) -> float:
+    return 2.0 * k * k * cin * cout * h * w
+
+
+def encoder_flops(size: int) -> float:
+    total, s, cin = _conv_flops(size, size, 3, 3, 1), size, 3
+    for name, ch in models.ENCODER_LAYERS:
+        total += _conv_flops(s, s, cin, ch)
+        cin = ch
+        if name in models.POOL_AFTER:
+            s = -(-s // 2)
+    return total
+
+
+def decoder_flops(size: int) -> float:
+    s, cin, total = size // models.DOWNSCALE, 512, 0.0
+    for name, ch in models.DECODER_LAYERS:
+        total += _conv_flops(s, s, cin, ch)
+        cin = ch
+        if name in models.UPSAMPLE_AFTER:
+            s *= 2
+    return total
+
+
+def task_flops(task: str) -> float | None:
+    """Convolution FLOPs of one call of the task (all images of the batch)."""
+    if task.startswith("stylize"):
+        n = int(task[len("stylize"):])
+        return encoder_flops(n) + encoder_flops(STYLE_SIZE) + decoder_flops(n)
+    if task == "throughput512":
+        return THROUGHPUT_BATCH * (encoder_flops(512) + decoder_flops(512))
+    if task == "train256":
+        # forward: encode content, style, output (3 E) + decode (D); backward: input
+        # gradients through the output's encoder (E) and decoder (D) + decoder weight grads (D)
+        e, d = encoder_flops(TRAIN_SIZE), decoder_flops(TRAIN_SIZE)
+        return TRAIN_BATCH * (4 * e + 3 * d)
+    return None
+
+
+def task_images(task: str) -> int:
+    return THROUGHPUT_BATCH if task == "throughput512" else TRAIN_BATCH if task == "train256" else 1
+
+
+# ----------------------------------------------------------------------------- timing
+def timed(fn, warmup: int, repeats: int) -> dict:
+    t0 = time.perf_counter()
+    for _ in range(max(warmup, 1)):
+        fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"warmup_s": round(first, 3), "times_s": [round(t, 4) for t in times]}
+
+
+def images(n: int, size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- peaks
+def measure_peaks() -> dict:
+    """Matmul GFLOP/s of this machine: float32 (best of jax and torch) and bfloat16 (torch,
+    oneDNN; jax/XLA CPU for comparison). 2048^3 products, best of 3 after a warm-up."""
+    import torch
+
+    n = 2048
+    flops = 2.0 * n ** 3
+    out = {}
+
+    def best(fn):
+        fn()
+        ts = []
+        for _ in range(3):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        return flops / min(ts) / 1e9
+
+    for name, dt in (("jax_f32", jnp.float32), ("jax_bf16", jnp.bfloat16)):
+        a = jnp.asarray(np.random.default_rng(0).random((n, n), np.float32), dt)
+        f = jax.jit(lambda x, y: x @ y)
+        out[name] = round(best(lambda: f(a, a).block_until_ready()), 1)
+    for name, dt in (("torch_f32", torch.float32), ("torch_bf16", torch.bfloat16)):
+        a = torch.rand(n, n).to(dt)
+        with torch.inference_mode():
+            out[name] = round(best(lambda: a @ a), 1)
+    out["f32"] = max(out["jax_f32"], out["torch_f32"])
+    out["bf16"] = max(out["jax_bf16"], out["torch_bf16"], out["f32"])
+    return out
+
+
+# ----------------------------------------------------------------------------- adain-jax
+_JAX_PARAMS = {}
+
+
+def jax_params():
+    if not _JAX_PARAMS:
+        import bench_train
+
+        p = models.init_params(jax.random.PRNGKey(0))
+        p["vgg"] = jax.tree.map(jnp.asarray, bench_train.random_vgg())
+        _JAX_PARAMS.update(p)
+    return dict(_JAX_PARAMS)
+
+
+def jax_case(task: str, dtype: str, warmup: int, repeats: int) -> dict:
+    dt = jnp.bfloat16 if dtype == "bfloat16" else None
+    if task == "train256":
+        import bench_train
+
+        first, times, losses = bench_train.bench_jax(dtype, TRAIN_BATCH, TRAIN_SIZE, warmup, repeats)
+        return {"warmup_s": round(first, 3), "times_s": [round(t, 4) for t in times],
+                "losses": [round(x, 4) for x in losses]}
+    params = jax_params()
+    style = images(1, STYLE_SIZE, 1)[0]
+    if task == "throughput512":
+        contents = jnp.asarray(images(THROUGHPUT_BATCH, 512, 2))
+        stats = adain_jax.style_stats(params, style, dtype=dt)
+        fn = lambda: adain_jax.stylize(params, contents, stats, dtype=dt).block_until_ready()  # noqa: E731
+    else:
+        n = int(task[len("stylize"):])
+        content = jnp.asarray(images(1, n, 2)[0])
+        fn = lambda: adain_jax.stylize(params, content, style, dtype=dt).block_until_ready()  # noqa: E731
+    return timed(fn, warmup, repeats)
+
+
+def jax_noflag_case(rows: list[str], args) -> dict[str, dict]:
+    """Runs the given ``jax-f32`` rows in a child process without the XLA flag."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["ADAIN_JAX_NO_XLA_FLAGS"] = "1"
+    only = ",".join(r.replace("jax-f32-noflag/", "jax-f32/") for r in rows)
+    out_json = HERE / "results" / ".noflag_child.json"
+    cmd = [sys.executable, __file__, "--only", only, "--child-json", str(out_json),
+           "--warmup", str(args.warmup), "--repeats", str(args.repeats),
+           "--repeats-heavy", str(args.repeats_heavy)]
+    subprocess.run(cmd, env=env, check=True)
+    child = json.loads(out_json.read_text())
+    out_json.unlink()
+    return {r.replace("jax-f32/", "jax-f32-noflag/"): v for r, v in child["cases"].items()}
+
+
+# ----------------------------------------------------------------------------- torch
+def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
+    import torch
+    import torch_adain
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    if task == "train256":
+        import bench_train
+
+        first, times, losses = bench_train.bench_torch(bf16, bf16, TRAIN_BATCH, TRAIN_SIZE,
+                                                       warmup, repeats)
+        return {"warmup_s": round(first, 3), "times_s": [round(t, 4) for t in times],
+                "losses": [round(x, 4) for x in losses]}
+    torch.manual_seed(0)
+    fmt = torch.channels_last if bf16 else torch.contiguous_format
+    net = torch_adain.Net(torch_adain.make_vgg(), torch_adain.make_decoder())
+    net = net.to(memory_format=fmt).eval()
+
+    def t(x):
+        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+
+    style = t(images(1, STYLE_SIZE, 1))
+
+    def run(content, s_mean=None, s_std=None):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            c = net.encode(content)
+            if s_mean is None:
+                s_mean, s_std = torch_adain.calc_mean_std(net.encode(style))
+            c_mean, c_std = torch_adain.calc_mean_std(c)
+            target = (c.float() - c_mean) / c_std * s_std + s_mean
+            return net.decoder(target).float().clamp(0, 1)
+
+    if task == "throughput512":
+        contents = t(images(THROUGHPUT_BATCH, 512, 2))
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            s_mean, s_std = torch_adain.calc_mean_std(net.encode(style))
+        fn = lambda: run(contents, s_mean, s_std)  # noqa: E731
+    else:
+        content = t(images(1, int(task[len("stylize"):]), 2))
+        fn = lambda: run(content)  # noqa: E731
+    return timed(fn, warmup, repeats)
+
+
+def magenta_case(task: str, warmup: int, repeats: int) -> dict:
+    from magenta import MagentaModel
+
+    model = MagentaModel(threads=os.cpu_count())
+    content = images(1, int(task[len("stylize"):]), 2)[0]
+    style = images(1, STYLE_SIZE, 1)[0]
+    return timed(lambda: model.stylize(content, style), warmup, repeats)
+
+
+# ----------------------------------------------------------------------------- report
+def summarise(cases: dict[str, dict], peaks: dict | None) -> list[dict]:
+    rows = []
+    for rid, c in cases.items():
+        impl, task = rid.split("/")
+        ts = c["times_s"]
+        med = statistics.median(ts)
+        fl = task_flops(task) if impl != "magenta" else None
+        row = {"row": rid, "impl": impl, "task": task, "median_s": round(med, 4),
+               "min_s": round(min(ts), 4), "max_s": round(max(ts), 4),
+               "spread_pct": round(100 * (max(ts) - min(ts)) / med, 1),
+               "images_per_s": round(task_images(task) / med, 3), "warmup_s": c["warmup_s"],
+               "repeats": len(ts)}
+        if fl:
+            row["gflop"] = round(fl / 1e9, 1)
+            row["gflop_per_s"] = round(fl / med / 1e9, 1)
+            if peaks:
+                peak = peaks["bf16" if "bf16" in impl else "f32"]
+                row["peak_gflop_per_s"] = peak
+                row["share_of_peak_pct"] = round(100 * fl / med / 1e9 / peak, 1)
+        if "losses" in c:
+            row["losses"] = c["losses"]
+        rows.append(row)
+    for task in TASKS:
+        same = [r for r in rows if r["task"] == task]
+        if same:
+            best = min(r["median_s"] for r in same)
+            for r in same:
+                r["ratio_to_fastest"] = round(r["median_s"] / best, 3)
+    return rows
+
+
+def environment() -> dict:
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        flags = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("flags")).split()
+        isa = sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
+    except (OSError, StopIteration):
+        isa = []
+    from importlib import metadata
+
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cpu": cpu, "isa": isa, "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "jax": jax.__version__, "jaxlib": metadata.version("jaxlib"), "torch": torch.__version__,
+            "onnxruntime": _version("onnxruntime"), "torch_threads": torch.get_num_threads(),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "loadavg_at_end": os.getloadavg()}
+
+
+def _version(name):
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def markdown(result: dict) -> str:
+    env, peaks = result["env"], result["peaks"]
+    lines = [f"# adain-jax CPU benchmark ({result['tag']})", "",
+             f"{env['date']}; {env['cpu']} ({env['cpu_count']} cores; {' '.join(env['isa'])}); "
+             f"jax {env['jax']} / jaxlib {env['jaxlib']}, torch {env['torch']} "
+             f"({env['torch_threads']} threads), onnxruntime {env['onnxruntime']}; "
+             f"XLA_FLAGS=`{env['XLA_FLAGS']}`; load average at the end "
+             f"{', '.join(f'{x:.2f}' for x in env['loadavg_at_end'])}.", "",
+             "Random weights. Latency rows: batch 1 content of the given size + a 512 px style "
+             "image (encoded in the call). throughput512: 8 contents at 512 px, style statistics "
+             "cached. train256: one training step, batch 8, 256 px. Median of the timed repeats "
+             "after a warm-up (incl. compilation); spread = (max - min) / median. ratio = median / "
+             "fastest median of the task (1.0 = fastest). GFLOP/s counts convolution work "
+             "(2 FLOP/MAC); peak = measured 2048^3 matmul GFLOP/s for the row's dtype.", ""]
+    if peaks:
+        lines += ["Measured matmul peaks (GFLOP/s): " + ", ".join(f"{k} {v}" for k, v in peaks.items()),
+                  ""]
+    lines += ["| task | implementation | median s | min-max s | spread % | images/s | ratio to fastest "
+              "| GFLOP/s | % of peak |", "|---|---|---|---|---|---|---|---|---|"]
+    for task in TASKS:
+        for r in sorted((r for r in result["rows"] if r["task"] == task), key=lambda r: r["median_s"]):
+            lines.append(f"| {task} | {r['impl']} | {r['median_s']} | {r['min_s']}-{r['max_s']} | "
+                         f"{r['spread_pct']} | {r['images_per_s']} | {r.get('ratio_to_fastest', '')} | "
+                         f"{r.get('gflop_per_s', '-')} | {r.get('share_of_peak_pct', '-')} |")
+    if result.get("notes"):
+        lines += ["", *result["notes"]]
+    lines += ["", f"Reproduce: `python benchmarks/bench.py {' '.join(result['argv'])}`.", ""]
+    return "\n".join(lines)
+
+
+def select(only: str | None) -> list[str]:
+    if not only:
+        return list(DEFAULT_ROWS)
+    pats = [p.strip() for p in only.split(",") if p.strip()]
+    every = [f"{i}/{t}" for i in IMPLS for t in TASKS if not (i == "magenta" and t in ("throughput512", "train256"))]
+    rows = [r for r in every if any(fnmatch.fnmatch(r, p) for p in pats)]
+    if not rows:
+        raise SystemExit(f"--only {only!r} selects no rows; rows are like {DEFAULT_ROWS[0]}")
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer repeats (2 light, 1 heavy)")
+    p.add_argument("--only", default=None, help="comma-separated globs over <impl>/<task> rows")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats of light rows (default 5)")
+    p.add_argument("--repeats-heavy", type=int, default=None,
+                   help="timed repeats of throughput/train/1024 rows (default 3)")
+    p.add_argument("--tag", default="cpu")
+    p.add_argument("--no-peaks", action="store_true", help="skip the matmul peak measurement")
+    p.add_argument("--child-json", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.repeats = args.repeats or (2 if args.quick else 5)
+    args.repeats_heavy = args.repeats_heavy or (2 if args.quick else 3)
+    rows = select(args.only)
+
+    cases: dict[str, dict] = {}
+    peaks = None if (args.no_peaks or args.child_json) else measure_peaks()
+    if peaks:
+        print("peaks GFLOP/s:", peaks, flush=True)
+    noflag = [r for r in rows if r.startswith("jax-f32-noflag/")]
+    for rid in rows:
+        if rid in noflag:
+            continue
+        impl, task = rid.split("/")
+        reps = args.repeats_heavy if task in ("throughput512", "train256", "stylize1024") else args.repeats
+        print(f"{rid} ...", flush=True)
+        if impl.startswith("jax"):
+            cases[rid] = jax_case(task, "bfloat16" if impl == "jax-bf16" else "float32",
+                                  args.warmup, reps)
+        elif impl.startswith("torch"):
+            cases[rid] = torch_case(task, impl == "torch-bf16-cl", args.warmup, reps)
+        else:
+            cases[rid] = magenta_case(task, args.warmup, reps)
+        ts = cases[rid]["times_s"]
+        print(f"  median {statistics.median(ts):.3f} s  (times {ts}, warm-up {cases[rid]['warmup_s']} s)",
+              flush=True)
+    if args.child_json:
+        Path(args.child_json).write_text(json.dumps({"cases": cases}))
+        return
+    if noflag:
+        print(f"{', '.join(noflag)} (child process without the XLA flag) ...", flush=True)
+        cases.update(jax_noflag_case(noflag, args))
+    cases = {r: cases[r] for r in rows if r in cases}
+    result = {"benchmark": "adain-jax CPU benchmark", "tag": args.tag,
+              "argv": list(argv if argv is not None else sys.argv[1:]), "env": environment(),
+              "peaks": peaks, "rows": summarise(cases, peaks), "cases": cases}
+    jaxrows = {}
+    for r in result["rows"]:
+        if r["impl"] in ("jax-f32", "jax-bf16"):
+            if r["task"] not in jaxrows or r["median_s"] < jaxrows[r["task"]]["median_s"]:
+                jaxrows[r["task"]] = r
+    notes = []
+    for task, r in jaxrows.items():
+        for peer in ("torch-bf16-cl", "torch-f32", "magenta"):
+            other = next((x for x in result["rows"] if x["task"] == task and x["impl"] == peer), None)
+            if other:
+                notes.append(f"- {task}: fastest adain-jax ({r['impl']}) {r['median_s']} s vs {peer} "
+                             f"{other['median_s']} s: adain-jax time / {peer} time = "
+                             f"{r['median_s'] / other['median_s']:.2f}")
+    result["summary"] = notes
+    result["notes"] = ["Fastest adain-jax setting against each peer:", *notes] if notes else []
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"bench_{args.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
+    md = markdown(result)
+    (out / f"bench_{args.tag}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Builds docs/images/examples.jpg: the shipped demo contents x demo styles, stylized with the
+shipped weights (first row: the styles; first column: the contents)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+import adain_jax
+from adain_jax import image_io
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--decoder", default=None)
+    p.add_argument("--size", type=int, default=384)
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "examples.jpg")
+    args = p.parse_args()
+    params = adain_jax.load_params(None, args.decoder)
+    contents = image_io.list_images(ROOT / "examples" / "content")
+    styles = image_io.list_images(ROOT / "examples" / "style")
+    tile = args.size // 2
+    blank = np.ones((tile, tile, 3), np.float32)
+    header = [blank] + [image_io.load_image(s, size=tile, crop=True) for s in styles]
+    rows = [header]
+    for c in contents:
+        content = image_io.load_image(c, size=args.size, crop=True)
+        row = [content]
+        for s in styles:
+            style = image_io.load_image(s, size=args.size)
+            row.append(np.asarray(adain_jax.stylize(params, content, style)))
+        rows.append(row)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    image_io.save_grid(args.out, rows, tile_height=tile)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
