@@ -116,13 +116,31 @@ class Checkpoints:
         self.directory = Path(workdir).absolute() / "checkpoints"
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, enable_async_checkpointing=use_async)
-        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
+        try:
+            self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                                 item_names=ITEMS)
+        except OSError as e:
+            raise ConfigError(f"cannot use checkpoint directory {self.directory}: "
+                              f"{e.strerror or e}") from None
+        except Exception as e:  # noqa: BLE001 - a damaged directory
+            raise self._unreadable(f"checkpoint directory {self.directory}", e) from None
+
+    def _unreadable(self, what: str, e: BaseException) -> ConfigError:
+        msg = " ".join(str(e).split())[:300] or type(e).__name__
+        return ConfigError(f"{what} is unreadable or corrupt ({type(e).__name__}: {msg}); "
+                           "delete it to resume from an earlier checkpoint, or use a new --workdir")
 
     def latest_step(self) -> int | None:
-        return self.manager.latest_step()
+        try:
+            return self.manager.latest_step()
+        except Exception as e:  # noqa: BLE001 - a damaged directory
+            raise self._unreadable(f"checkpoint directory {self.directory}", e) from None
 
     def all_steps(self) -> list[int]:
-        return list(self.manager.all_steps())
+        try:
+            return list(self.manager.all_steps())
+        except Exception as e:  # noqa: BLE001
+            raise self._unreadable(f"checkpoint directory {self.directory}", e) from None
 
     def save(self, step: int, state, data_states: list, config: Mapping) -> None:
         """Start saving; returns once the device arrays are copied (safe to donate them)."""
@@ -133,8 +151,17 @@ class Checkpoints:
             config=ocp.args.JsonSave(dict(config))), force=True)
 
     def restore_config(self, step: int) -> dict:
-        out = self.manager.restore(int(step), args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-        return dict(out["config"])
+        where = f"checkpoint {self.directory / str(step)}"
+        try:
+            out = self.manager.restore(int(step),
+                                       args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+            config = out["config"]
+        except Exception as e:  # noqa: BLE001 - orbax/json/OS errors of a damaged checkpoint
+            raise self._unreadable(where, e) from None
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{where} has a malformed config record "
+                              f"({type(config).__name__}); use a new --workdir")
+        return dict(config)
 
     def restore(self, step: int, abstract_state) -> tuple[Any, dict]:
         """(state, data) of checkpoint ``step``; ``abstract_state`` gives structure, shapes,
@@ -146,8 +173,15 @@ class Checkpoints:
         except (ValueError, KeyError, TypeError) as e:
             msg = " ".join(str(e).split())[:300]
             raise ConfigError(f"checkpoint {self.directory / str(step)} does not fit this model "
-                              f"({msg}); use a new --workdir") from None
-        return out["state"], dict(out["data"])
+                              f"or is corrupt ({type(e).__name__}: {msg}); use a new --workdir"
+                              ) from None
+        except Exception as e:  # noqa: BLE001 - OS/orbax/tensorstore errors of a damaged file
+            raise self._unreadable(f"checkpoint {self.directory / str(step)}", e) from None
+        data = out["data"]
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"checkpoint {self.directory / str(step)} has a malformed data "
+                              f"position record ({type(data).__name__}); use a new --workdir")
+        return out["state"], dict(data)
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

@@ -284,12 +284,23 @@ def read_keras_vgg(path: str | os.PathLike) -> dict:
                       for w in g.attrs["weight_names"]]
                 if len(wn) != 2:
                     raise WeightsError(f"{path}: layer {theirs} has {len(wn)} weights, expected 2")
-                tree[ours] = {"kernel": np.asarray(g[wn[0]], np.float32),
-                              "bias": np.asarray(g[wn[1]], np.float32)}
+                arrays = {}
+                for attr, name in zip(("kernel", "bias"), wn):
+                    ds = g[name]
+                    want = tuple(expected_shapes("vgg")[f"{ours}/{attr}"])
+                    # check before reading: a tiny file can declare a giant (unwritten) dataset
+                    if not isinstance(ds, h5py.Dataset) or tuple(ds.shape) != want:
+                        raise WeightsError(
+                            f"{path}: {theirs}/{name} has shape "
+                            f"{tuple(getattr(ds, 'shape', ()) or ())}, expected {want}")
+                    arrays[attr] = np.asarray(ds, np.float32)
+                tree[ours] = arrays
     except WeightsError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        msg = str(e).replace("\n", " ")
+    except MemoryError:
+        raise WeightsError(f"{path}: out of memory reading the Keras h5 file") from None
+    except Exception as e:  # untrusted bytes: h5py raises OSError, RuntimeError, KeyError, ...
+        msg = " ".join(str(e).split())[:200] or type(e).__name__
         raise WeightsError(f"{path}: not a readable Keras VGG-19 h5 file ({msg})") from None
     return check_tree("vgg", tree, str(path))
 
@@ -335,15 +346,67 @@ def _t7_tree(path: Path, order: tuple[str, ...], part: str, exact: bool) -> dict
     return check_tree(part, tree, str(path))
 
 
+#: Largest single array / whole file (decompressed) that ``load_tree`` agrees to read. The
+#: biggest real parameter is 4.7 MB and a full VGG + decoder tree is ~30 MB in float32.
+MAX_NPZ_ARRAY_BYTES = 64 << 20
+MAX_NPZ_TOTAL_BYTES = 512 << 20
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Check every member's .npy header before NumPy allocates anything: plain float arrays
+    (metadata ``__*`` may be strings), sizes consistent with the archive, within the limits."""
+    total = 0
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
+                raise WeightsError(f"{path}: unexpected member {info.filename!r} in the archive")
+            key = info.filename[:-4]
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version in ((2, 0), (3, 0)):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise WeightsError(f"{path}: {key}: unsupported .npy version {version}")
+                header_len = f.tell()
+            if dtype.hasobject:
+                raise WeightsError(f"{path}: {key} is an object array (pickled data is never "
+                                   "loaded)")
+            if dtype.kind != "f" and not (key.startswith("__") and dtype.kind in "US"):
+                raise WeightsError(f"{path}: {key} has dtype {dtype}, not a float type")
+            nbytes = dtype.itemsize
+            for d in shape:
+                nbytes *= int(d)
+            if nbytes > MAX_NPZ_ARRAY_BYTES:
+                raise WeightsError(f"{path}: {key} claims shape {tuple(shape)} ({nbytes} bytes), "
+                                   f"more than the limit of {MAX_NPZ_ARRAY_BYTES} bytes")
+            if header_len + nbytes != info.file_size:
+                raise WeightsError(f"{path}: {key} is truncated or corrupt (header says "
+                                   f"{nbytes} bytes of data, the archive holds "
+                                   f"{info.file_size - header_len})")
+            total += nbytes
+            if total > MAX_NPZ_TOTAL_BYTES:
+                raise WeightsError(f"{path}: more than {MAX_NPZ_TOTAL_BYTES} bytes of arrays")
+
+
 def load_tree(path: str | os.PathLike) -> dict:
-    """Our ``.npz`` format -> nested dict of float32 arrays (``{'vgg': ..., 'decoder': ...}``)."""
+    """Our ``.npz`` format -> nested dict of float32 arrays (``{'vgg': ..., 'decoder': ...}``).
+
+    Headers are checked before any array is allocated (see :data:`MAX_NPZ_ARRAY_BYTES`);
+    nothing is unpickled."""
     path = Path(path)
     _require_file(path)
     try:
+        _check_npz_headers(path)
         with np.load(path, allow_pickle=False) as data:
             flat = {k: np.asarray(data[k]) for k in data.files if not k.startswith("__")}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        msg = str(e).replace("\n", " ")
+    except WeightsError:
+        raise
+    except MemoryError:
+        raise WeightsError(f"{path}: out of memory reading the .npz weight file") from None
+    except Exception as e:  # untrusted bytes: zipfile, zlib, numpy header parsing, ...
+        msg = " ".join(str(e).split())[:200] or type(e).__name__
         raise WeightsError(f"{path}: not a readable .npz weight file ({msg})") from None
     bad = sorted(k for k, v in flat.items() if v.dtype not in (np.float16, np.float32))
     if bad:
@@ -363,20 +426,27 @@ def save_params(path: str | os.PathLike, tree: Mapping, dtype=np.float32,
         raise WeightsError(f"{path} exists (pass overwrite / --overwrite to replace it)")
     flat = {k: np.asarray(v).astype(dtype) for k, v in _flatten(tree).items()}
     flat["__format__"] = np.asarray(FORMAT_TAG)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **flat)
+            f.flush()
+            os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):  # disk full, read-only, permissions, ...
+            raise WeightsError(f"{path}: could not write weights ({e.strerror or e}); "
+                               "nothing was written") from None
         raise
     return path
 

@@ -237,6 +237,13 @@ def _check_size(size: int | None) -> int:
     return int(size)
 
 
+def _check_pixels(hw: tuple[int, int], what: str) -> None:
+    """Refuse output sizes over MAX_PIXELS before allocating (a huge --content-size)."""
+    if hw[0] * hw[1] > MAX_PIXELS:
+        raise ConfigError(f"{what} would give {hw[1]}x{hw[0]} = {hw[0] * hw[1]} pixels, more "
+                          f"than the limit of {MAX_PIXELS}")
+
+
 def shorter_side_shape(h: int, w: int, size: int) -> tuple[int, int]:
     """(H, W) after resizing so that the shorter side equals ``size`` (aspect kept)."""
     if h <= w:
@@ -262,8 +269,9 @@ def load_image(
     finally:
         im.close()
     if size:
-        a = _resize_float(a, shorter_side_shape(a.shape[0], a.shape[1], size),
-                          Image.Resampling.LANCZOS)
+        hw = shorter_side_shape(a.shape[0], a.shape[1], size)
+        _check_pixels(hw, f"{path}: resizing to a shorter side of {size}")
+        a = _resize_float(a, hw, Image.Resampling.LANCZOS)
         if crop:
             h, w = a.shape[:2]
             top, left = (h - size) // 2, (w - size) // 2
@@ -286,6 +294,7 @@ def load_mask(path: str | os.PathLike, shape_hw: Sequence[int]) -> np.ndarray:
         ok = False
     if not ok:
         raise ConfigError(f"mask shape must be two positive integers (H, W), got {shape_hw!r}")
+    _check_pixels((h, w), f"{path}: mask shape {tuple(shape_hw)!r}")
     im = _open_decoded(path)
     try:
         a = _to_float(im)

@@ -178,6 +178,9 @@ class _Reader:
                 last = offset + sum((n - 1) * s for n, s in zip(size, stride))
                 if last >= storage.size:
                     raise WeightsError(f"tensor of size {size} exceeds its storage")
+                if int(np.prod([float(n) for n in size])) > storage.size:  # stride-0 views
+                    raise WeightsError(f"tensor of size {size} has more elements than its "
+                                       f"storage of {storage.size}")
                 item = storage.dtype.itemsize
                 arr = np.array(np.lib.stride_tricks.as_strided(
                     storage[offset:], shape=size, strides=[s * item for s in stride],

@@ -80,6 +80,12 @@ def _check_tensor_args(storage, offset, size, stride) -> np.ndarray:
     if last >= storage.size:
         raise WeightsError(f"tensor (size {size}, offset {offset}) exceeds its storage "
                            f"of {storage.size} elements")
+    numel = 1
+    for n in size:
+        numel *= n
+    if numel > storage.size:  # only overlapping (e.g. stride 0) views can: a copy could be huge
+        raise WeightsError(f"tensor of size {size} (stride {stride}) has more elements than its "
+                           f"storage of {storage.size}; overlapping views are not supported")
     item = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(s * item for s in stride),
@@ -251,10 +257,11 @@ def load_object(path) -> Any:
     except WeightsError as e:
         msg = str(e)
         raise WeightsError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, struct.error, ValueError,
-            TypeError, KeyError, IndexError, AttributeError, OSError, MemoryError,
-            RecursionError, UnicodeDecodeError) as e:
-        raise WeightsError(f"{path}: corrupt or truncated PyTorch file ({_one_line(e)})") from None
+    except MemoryError:
+        raise WeightsError(f"{path}: out of memory reading the PyTorch file") from None
+    except Exception as e:  # untrusted bytes: pickle, zipfile, zlib, struct, numpy, ...
+        raise WeightsError(f"{path}: corrupt or truncated PyTorch file ({_one_line(e)[:200]})") \
+            from None
 
 
 def _flatten(obj: Any, prefix: str, out: dict) -> None:

@@ -137,6 +137,9 @@ _TRAJECTORY_FIELDS = ("batch_size", "crop_size", "resize", "lr", "lr_decay", "st
 
 def check_compatible(stored: Mapping, current: Mapping, where: str) -> list[str]:
     """Raise ConfigError if the checkpoint's architecture differs; return warnings."""
+    if not isinstance(stored, Mapping):
+        raise ConfigError(f"{where} holds a checkpoint with a malformed config record; "
+                          "use a new --workdir")
     arch_s, arch_c = stored.get("arch"), current["arch"]
     if arch_s != arch_c:
         if not isinstance(arch_s, Mapping):
@@ -151,6 +154,8 @@ def check_compatible(stored: Mapping, current: Mapping, where: str) -> list[str]
         raise ConfigError(f"{where} holds a checkpoint of an incompatible model ({detail}); "
                           "use a new --workdir")
     old, new = stored.get("train", {}), current["train"]
+    if not isinstance(old, Mapping):
+        old = {}
     return [f"{k} was {old.get(k)!r} in the checkpoint, now {new.get(k)!r}"
             for k in _TRAJECTORY_FIELDS if k in old and old.get(k) != new.get(k)]
 
@@ -468,7 +473,8 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
         if latest is not None:
             state, data = ckpts.restore(latest, abstract_like(state))
             states = data.get("states") or []
-            if data.get("process_count") == n_proc and len(states) == n_proc:
+            if data.get("process_count") == n_proc and isinstance(states, list) \
+                    and len(states) == n_proc:
                 data_state = states[jax.process_index()]
             else:
                 say(f"warning: the checkpoint's data position is for {data.get('process_count')} "
