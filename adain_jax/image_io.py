@@ -14,6 +14,8 @@ partial file behind and never damages an existing one.
 
 from __future__ import annotations
 
+import errno
+import io
 import math
 import os
 import tempfile
@@ -393,11 +395,20 @@ def save_image(
                          "nothing was written") from None
     tmp: str | None = None
     try:
+        # Encode in memory: PIL writes straight to a real file's descriptor and ignores
+        # short writes, so on a full disk it can leave a truncated file without an error.
+        buf = io.BytesIO()
+        pil.save(buf, format=fmt, **params)
+        data = buf.getbuffer()
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=folder)
         with os.fdopen(fd, "wb") as f:
-            pil.save(f, format=fmt, **params)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            if os.fstat(f.fileno()).st_size != len(data):
+                raise OSError(errno.EIO, f"short write ({os.fstat(f.fileno()).st_size} of "
+                                         f"{len(data)} bytes)")
+        del data
         os.chmod(tmp, _new_file_mode())
         os.replace(tmp, p)
         tmp = None
