@@ -127,6 +127,21 @@ def init_params(rng, size: int = 64) -> dict:
     return {"vgg": vgg, "decoder": decoder}
 
 
+def random_params_np(part: str, seed: int = 1) -> dict:
+    """He-scaled random ``'vgg'`` or ``'decoder'`` params as NumPy (instant, unlike an eager
+    flax init); for tests, benchmarks and fault trials."""
+    import numpy as np
+
+    rng, out = np.random.default_rng(seed), {}
+    for key, shape in sorted(expected_shapes(part).items()):
+        layer, name = key.split("/")
+        fan_in = int(np.prod(shape[:-1]))
+        out.setdefault(layer, {})[name] = (
+            rng.standard_normal(shape) * np.sqrt(2.0 / fan_in) if name == "kernel"
+            else np.zeros(shape)).astype(np.float32)
+    return out
+
+
 def encode(vgg_params, rgb: Array, dtype=None) -> tuple[Array, ...]:
     """Features (relu1_1..relu4_1) of RGB images in [0, 1]."""
     return Encoder(dtype=dtype).apply({"params": vgg_params}, rgb)

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import models, ops
 from .errors import ConfigError
-from .transfer import StyleStats, style_stats
+from .transfer import StyleStats, checked_weights, style_list, style_stats
 
 Array = Any
 
@@ -218,11 +218,7 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
                           f"overlap={overlap}, halo={halo}")
     h, w = content.shape[:2]
     tile, halo, overlap = _round8(tile), _round8(halo), _round8(overlap)
-    styles = list(style) if isinstance(style, (list, tuple)) and not isinstance(style, StyleStats) else [style]
-    if not styles:
-        raise ConfigError("at least one style is needed")
-    if style_weights is not None and masks is not None:
-        raise ConfigError("use either style weights (interpolation) or masks (spatial control), not both")
+    styles = style_list(style, style_weights, masks)
     means, stds = [], []
     for s in styles:
         if isinstance(s, StyleStats):
@@ -249,10 +245,7 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
                               f"content's size {(h, w)}, got {masks.shape}")
         s_mean, s_std = np.stack(means), np.stack(stds)
     else:
-        weights = style_weights if style_weights is not None else [1.0] * len(styles)
-        if len(weights) != len(styles) or min(weights) < 0 or sum(weights) <= 0:
-            raise ConfigError(f"need {len(styles)} non-negative style weights with a positive sum, "
-                              f"got {list(weights)}")
+        weights = checked_weights(style_weights, len(styles))
         wn = np.asarray(weights, np.float64) / float(sum(weights))
         s_mean = (wn[:, None] * np.stack(means)).sum(0, keepdims=True).astype(np.float32)
         s_std = (wn[:, None] * np.stack(stds)).sum(0, keepdims=True).astype(np.float32)

@@ -103,6 +103,25 @@ def _normalise_masks(masks, n: int, k: int, hw: tuple[int, int]) -> Array:
     return jnp.moveaxis(jnp.broadcast_to(m, (n,) + m.shape[1:]), 1, -1)
 
 
+def style_list(style, style_weights=None, masks=None) -> list:
+    """The K styles of a ``stylize`` call (a single style or a list), checked."""
+    styles = (list(style) if isinstance(style, (list, tuple)) and not isinstance(style, StyleStats)
+              else [style])
+    if not styles:
+        raise ConfigError("at least one style is needed")
+    if style_weights is not None and masks is not None:
+        raise ConfigError("use either style weights (interpolation) or masks (spatial control), not both")
+    return styles
+
+
+def checked_weights(style_weights, k: int) -> list[float]:
+    """Interpolation weights for K styles (default equal), checked."""
+    weights = list(style_weights) if style_weights is not None else [1.0] * k
+    if len(weights) != k or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"need {k} non-negative style weights with a positive sum, got {weights}")
+    return weights
+
+
 def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[float] | None = None,
             masks=None, preserve_color: bool = False, dtype=None) -> Array:
     """Stylize ``content`` with ``style``.
@@ -124,11 +143,7 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
     if not 0.0 <= float(alpha) <= 1.0:
         raise ConfigError(f"alpha must be in [0, 1], got {alpha}")
     content_b, single = _as_batch(content, "content")
-    styles = list(style) if isinstance(style, (list, tuple)) and not isinstance(style, StyleStats) else [style]
-    if not styles:
-        raise ConfigError("at least one style is needed")
-    if style_weights is not None and masks is not None:
-        raise ConfigError("use either style weights (interpolation) or masks (spatial control), not both")
+    styles = style_list(style, style_weights, masks)
     n = content_b.shape[0]
     stats = []
     for s in styles:
@@ -149,10 +164,7 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
         m = _normalise_masks(masks, n, len(stats), tuple(content_b.shape[1:3]))
         out = _stylize_masked(params, content_b, means, stds, m, alpha, dtype=dtype)
     else:
-        weights = style_weights if style_weights is not None else [1.0] * len(stats)
-        if len(weights) != len(stats) or min(weights) < 0 or sum(weights) <= 0:
-            raise ConfigError(f"need {len(stats)} non-negative style weights with a positive sum, "
-                              f"got {list(weights)}")
+        weights = checked_weights(style_weights, len(stats))
         mean, std = ops.mix_stats(means, stds, weights) if len(stats) > 1 else (means[0], stds[0])
         out = _stylize_stats(params, content_b, mean, std, alpha, dtype=dtype)
     return out[0] if single else out

@@ -30,15 +30,10 @@ import numpy as np  # noqa: E402
 from adain_jax import models, training  # noqa: E402
 
 
-def random_vgg(seed=1):
-    rng, out = np.random.default_rng(seed), {}
-    for key, shape in sorted(models.expected_shapes("vgg").items()):
-        layer, name = key.split("/")
-        fan_in = int(np.prod(shape[:-1]))
-        out.setdefault(layer, {})[name] = (
-            rng.standard_normal(shape) * np.sqrt(2.0 / fan_in) if name == "kernel"
-            else np.zeros(shape)).astype(np.float32)
-    return out
+def random_vgg(seed=1) -> dict:
+    from adain_jax.models import random_params_np
+
+    return random_params_np("vgg", seed)
 
 
 def batch(b, size, seed=0):

@@ -53,16 +53,10 @@ class FakeLoader:
         self.i = int(state["i"])
 
 
-def random_vgg(seed=1):
-    """He-scaled random VGG (numpy: instant, unlike an eager flax init)."""
-    rng, out = np.random.default_rng(seed), {}
-    for key, shape in sorted(models.expected_shapes("vgg").items()):
-        layer, name = key.split("/")
-        fan_in = int(np.prod(shape[:-1]))
-        out.setdefault(layer, {})[name] = (
-            rng.standard_normal(shape) * np.sqrt(2.0 / fan_in) if name == "kernel"
-            else np.zeros(shape)).astype(np.float32)
-    return out
+def random_vgg(seed=1) -> dict:
+    from adain_jax.models import random_params_np
+
+    return random_params_np("vgg", seed)
 
 
 @pytest.fixture(scope="module")
