@@ -26,6 +26,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from .image_io import _new_file_mode
 from .errors import ConfigError
 
 ITEMS = ("state", "data", "config")
@@ -97,6 +98,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode())  # mkstemp's 0600 would make config.json private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
