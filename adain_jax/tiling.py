@@ -32,7 +32,7 @@ import numpy as np
 
 from . import models, ops
 from .errors import ConfigError
-from .transfer import StyleStats, checked_weights, style_list, style_stats
+from .transfer import checked_weights, resolve_style, style_list
 
 Array = Any
 
@@ -163,6 +163,12 @@ def content_stats(vgg, content: np.ndarray, *, tile: int = DEFAULT_TILE, halo: i
     return mean.astype(np.float32), np.sqrt(var + ops.EPS).astype(np.float32)
 
 
+def _single(img) -> np.ndarray:
+    """(H, W, 3) float32 from an image or a batch of one."""
+    img = np.asarray(img, np.float32)
+    return img[0] if img.ndim == 4 and img.shape[0] == 1 else img
+
+
 def _coral_np(style: np.ndarray, content: np.ndarray, eps: float = 1e-5, chunk: int = 256):
     """``ops.coral(style, content)`` with the content's colour moments accumulated in row
     chunks (float64), so a huge content is never copied whole."""
@@ -221,17 +227,8 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
     styles = style_list(style, style_weights, masks)
     means, stds = [], []
     for s in styles:
-        if isinstance(s, StyleStats):
-            if preserve_color:
-                raise ConfigError("preserve_color needs style images, not precomputed statistics")
-            st = s
-        else:
-            s_img = np.asarray(s, np.float32)
-            if s_img.ndim == 4 and s_img.shape[0] == 1:
-                s_img = s_img[0]
-            if preserve_color:
-                s_img = _coral_np(s_img, content)
-            st = style_stats(params, s_img, dtype=dtype)
+        st = resolve_style(params, s, preserve_color, lambda img: _coral_np(_single(img), content),
+                           dtype)
         if st.mean.shape[0] != 1:
             raise ConfigError("stylize_tiled takes one style image (or statistics) per style")
         means.append(np.asarray(st.mean, np.float32).reshape(512))

@@ -122,6 +122,16 @@ def checked_weights(style_weights, k: int) -> list[float]:
     return weights
 
 
+def resolve_style(params, style, preserve_color: bool, recolour, dtype=None) -> StyleStats:
+    """Statistics of one style: precomputed ``StyleStats`` as given, or an image encoded
+    (after ``recolour(image)`` when preserving the content's colours)."""
+    if isinstance(style, StyleStats):
+        if preserve_color:
+            raise ConfigError("preserve_color needs style images, not precomputed statistics")
+        return style
+    return style_stats(params, recolour(style) if preserve_color else style, dtype=dtype)
+
+
 def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[float] | None = None,
             masks=None, preserve_color: bool = False, dtype=None) -> Array:
     """Stylize ``content`` with ``style``.
@@ -147,13 +157,7 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
     n = content_b.shape[0]
     stats = []
     for s in styles:
-        if isinstance(s, StyleStats):
-            if preserve_color:
-                raise ConfigError("preserve_color needs style images, not precomputed statistics")
-            st = s
-        else:
-            s_img = _recolour(s, content_b) if preserve_color else s
-            st = style_stats(params, s_img, dtype=dtype)
+        st = resolve_style(params, s, preserve_color, lambda img: _recolour(img, content_b), dtype)
         if st.mean.shape[0] not in (1, n):
             raise ConfigError(f"got {st.mean.shape[0]} style images for {n} content images")
         stats.append(StyleStats(*(jnp.broadcast_to(a, (n,) + a.shape[1:]) for a in st)))
