@@ -545,6 +545,16 @@ class T7:
         return bytes(self.out)
 
 
+def t7_lua_function(w: "T7", tag: int, code: bytes, upvalues) -> None:
+    """Appends a Lua function object (t7 tag 6, 7 or 8) with ``code`` as its bytecode."""
+    w.i32(tag)
+    if tag != 6:
+        w.idx()
+    w.i32(len(code))
+    w.out += code
+    w.write(upvalues)
+
+
 def t7_conv(w: np.ndarray, b: np.ndarray, cls="nn.SpatialConvolution"):
     co, ci, kh, kw = w.shape
     return ("obj", cls, {"weight": w, "bias": b, "nInputPlane": ci, "nOutputPlane": co,
@@ -596,12 +606,7 @@ def gen_t7(rng, seeds, canary) -> tuple[str, bytes, str]:
         code = f"os.execute('touch {canary}')".encode()
         tag = rng.choice((6, 7, 8))
         w = T7()
-        w.i32(tag)
-        if tag != 6:
-            w.idx()
-        w.i32(len(code))
-        w.out += code
-        w.write({1: "up"})
+        t7_lua_function(w, tag, code, {1: "up"})
         return f"lua-function-tag{tag}", w.bytes(), ".t7"
     if r < 0.12:  # a header claiming a giant tensor / storage / table
         big = rng.choice((1 << 31, 1 << 40, (1 << 63) - 1, -1))

@@ -83,12 +83,7 @@ def test_lua_functions_are_opaque_and_never_run(tmp_path):
         w = fuzz.T7()
         w.i32(3), w.idx(), w.i32(2)
         w.write(1)  # a Lua array {function, conv}
-        w.i32(tag)
-        if tag != 6:
-            w.idx()
-        w.i32(len(code))
-        w.out += code
-        w.write({1: "upvalue"})
+        fuzz.t7_lua_function(w, tag, code, {1: "upvalue"})
         w.write(2)
         w.write(fuzz.t7_conv(np.ones((2, 3, 1, 1), np.float32), np.zeros(2, np.float32)))
         p = tmp_path / f"f{tag}.t7"
