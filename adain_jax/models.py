@@ -42,11 +42,16 @@ def reflect_pad(x: Array, pad: int = 1) -> Array:
 
 
 def max_pool_ceil(x: Array) -> Array:
-    """2x2/2 max pool in ceil mode: an odd H or W keeps its last row/column."""
+    """2x2/2 max pool in ceil mode: an odd H or W keeps its last row/column.
+
+    A max over a reshape rather than ``reduce_window``: same values, and its gradient is an
+    element-wise mask instead of XLA's select-and-scatter, which is ~5x slower on the CPU
+    (10% of a training step)."""
     ph, pw = x.shape[1] % 2, x.shape[2] % 2
     if ph or pw:
         x = jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), constant_values=-jnp.inf)
-    return nn.max_pool(x, (2, 2), strides=(2, 2))
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 def upsample_nearest(x: Array, factor: int = 2) -> Array:

@@ -1,4 +1,4 @@
-"""One CPU benchmark of adain-jax against its peers, in a single run.
+"""One benchmark of adain-jax against its peers, in a single run, on the CPU or a GPU.
 
 Rows are ``<impl>/<task>``:
 
@@ -22,6 +22,14 @@ the start). Random weights. Writes ``results/bench_<tag>.json`` and ``.md``.
     python benchmarks/bench.py               # everything (~10 min on 2 cores)
     python benchmarks/bench.py --quick       # fewer repeats
     python benchmarks/bench.py --only 'jax-*/stylize512,torch-bf16-cl/*'
+    python benchmarks/bench.py --device gpu --tag h100   # GPU rows (~3 min on an H100)
+
+On a GPU (``--device gpu``) the throughput batch is 16, torch runs on CUDA (cuDNN benchmark
+mode, autocast on CUDA), magenta and the no-flag rows are left out (the onnxruntime there is
+a CPU build; the XLA flag is a CPU one), and each timed repeat is ``--inner`` calls followed
+by one synchronisation (the time per call is reported), so that launch latency overlaps as
+it does in a real loop. Peaks are 8192^3 matmuls. float32 rows there use TF32 tensor cores
+(the default of both jax and torch for convolutions).
 """
 from __future__ import annotations
 
@@ -54,8 +62,12 @@ DEFAULT_ROWS = [f"{i}/{t}" for i in IMPLS for t in TASKS
                 if not (i == "magenta" and t != "stylize512")
                 and not (i == "jax-f32-noflag" and t not in ("stylize512", "train256"))]
 STYLE_SIZE = 512
-THROUGHPUT_BATCH = 8
+THROUGHPUT_BATCH = 8          # 16 with --device gpu
 TRAIN_BATCH, TRAIN_SIZE = 8, 256
+DEVICE = "cpu"                # set by main(): "cpu" or "gpu"
+INNER = 1                     # calls per timed repeat (10 with --device gpu)
+GPU_ROWS = [f"{i}/{t}" for i in ("jax-bf16", "torch-bf16-cl", "jax-f32", "torch-f32")
+            for t in ("throughput512", "train256", "stylize512")]
 
 
 # ----------------------------------------------------------------------------- work (FLOPs)
@@ -103,17 +115,32 @@ def task_images(task: str) -> int:
 
 
 # ----------------------------------------------------------------------------- timing
-def timed(fn, warmup: int, repeats: int) -> dict:
+def timed(fn, warmup: int, repeats: int, inner: int = 1, finish=lambda out: out) -> dict:
+    """Times ``inner`` calls of ``fn`` then ``finish(last output)`` (the device sync), per call."""
     t0 = time.perf_counter()
     for _ in range(max(warmup, 1)):
-        fn()
+        finish(fn())
     first = time.perf_counter() - t0
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return {"warmup_s": round(first, 3), "times_s": [round(t, 4) for t in times]}
+        for _ in range(inner):
+            out = fn()
+        finish(out)
+        times.append((time.perf_counter() - t) / inner)
+    return {"warmup_s": round(first, 3), "times_s": [round(t, 6) for t in times], "inner": inner}
+
+
+def torch_device() -> str:
+    return "cuda" if DEVICE == "gpu" else "cpu"
+
+
+def torch_finish(out):
+    import torch
+
+    if DEVICE == "gpu":
+        torch.cuda.synchronize()
+    return out
 
 
 def images(n: int, size: int, seed: int) -> np.ndarray:
@@ -123,30 +150,34 @@ def images(n: int, size: int, seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- peaks
 def measure_peaks() -> dict:
     """Matmul GFLOP/s of this machine: float32 (best of jax and torch) and bfloat16 (torch,
-    oneDNN; jax/XLA CPU for comparison). 2048^3 products, best of 3 after a warm-up."""
+    oneDNN; jax/XLA CPU for comparison). 2048^3 products on the CPU, 8192^3 on a GPU (random
+    data, never zeros), best of 3 timed calls after a warm-up."""
     import torch
 
-    n = 2048
+    n = 8192 if DEVICE == "gpu" else 2048
+    inner = 10 if DEVICE == "gpu" else 1
     flops = 2.0 * n ** 3
     out = {}
 
-    def best(fn):
-        fn()
+    def best(fn, finish):
+        finish(fn())
         ts = []
         for _ in range(3):
             t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
+            for _ in range(inner):
+                r = fn()
+            finish(r)
+            ts.append((time.perf_counter() - t) / inner)
         return flops / min(ts) / 1e9
 
     for name, dt in (("jax_f32", jnp.float32), ("jax_bf16", jnp.bfloat16)):
         a = jnp.asarray(np.random.default_rng(0).random((n, n), np.float32), dt)
         f = jax.jit(lambda x, y: x @ y)
-        out[name] = round(best(lambda: f(a, a).block_until_ready()), 1)
+        out[name] = round(best(lambda: f(a, a), jax.block_until_ready), 1)
     for name, dt in (("torch_f32", torch.float32), ("torch_bf16", torch.bfloat16)):
-        a = torch.rand(n, n).to(dt)
+        a = torch.rand(n, n, device=torch_device()).to(dt)
         with torch.inference_mode():
-            out[name] = round(best(lambda: a @ a), 1)
+            out[name] = round(best(lambda: a @ a, torch_finish), 1)
     out["f32"] = max(out["jax_f32"], out["torch_f32"])
     out["bf16"] = max(out["jax_bf16"], out["torch_bf16"], out["f32"])
     return out
@@ -171,20 +202,28 @@ def jax_case(task: str, dtype: str, warmup: int, repeats: int) -> dict:
     if task == "train256":
         import bench_train
 
-        first, times, losses = bench_train.bench_jax(dtype, TRAIN_BATCH, TRAIN_SIZE, warmup, repeats)
-        return {"warmup_s": round(first, 3), "times_s": [round(t, 4) for t in times],
-                "losses": [round(x, 4) for x in losses]}
+        first, times, losses = bench_train.bench_jax(dtype, TRAIN_BATCH, TRAIN_SIZE, warmup, repeats,
+                                                     inner=INNER)
+        return {"warmup_s": round(first, 3), "times_s": [round(t, 6) for t in times],
+                "losses": [round(x, 4) for x in losses], "inner": INNER}
     params = jax_params()
     style = images(1, STYLE_SIZE, 1)[0]
     if task == "throughput512":
         contents = jnp.asarray(images(THROUGHPUT_BATCH, 512, 2))
         stats = adain_jax.style_stats(params, style, dtype=dt)
-        fn = lambda: adain_jax.stylize(params, contents, stats, dtype=dt).block_until_ready()  # noqa: E731
+        fn = lambda: adain_jax.stylize(params, contents, stats, dtype=dt)  # noqa: E731
+        out = timed(fn, warmup, repeats, INNER, jax.block_until_ready)
+        with jax.default_matmul_precision("highest"):   # true float32 (no TF32/bf16 passes)
+            ref = np.asarray(adain_jax.stylize(params, contents,
+                                               adain_jax.style_stats(params, style)))
+        got = np.asarray(fn())
+        out["rel_err_vs_f32"] = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+        return out
     else:
         n = int(task[len("stylize"):])
         content = jnp.asarray(images(1, n, 2)[0])
-        fn = lambda: adain_jax.stylize(params, content, style, dtype=dt).block_until_ready()  # noqa: E731
-    return timed(fn, warmup, repeats)
+        fn = lambda: adain_jax.stylize(params, content, style, dtype=dt)  # noqa: E731
+    return timed(fn, warmup, repeats, INNER, jax.block_until_ready)
 
 
 def jax_noflag_case(rows: list[str], args) -> dict[str, dict]:
@@ -208,25 +247,27 @@ def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
     import torch_adain
 
     torch.set_num_threads(os.cpu_count() or 1)
+    dev = torch_device()
+    torch.backends.cudnn.benchmark = True
     if task == "train256":
         import bench_train
 
         first, times, losses = bench_train.bench_torch(bf16, bf16, TRAIN_BATCH, TRAIN_SIZE,
-                                                       warmup, repeats)
-        return {"warmup_s": round(first, 3), "times_s": [round(t, 4) for t in times],
-                "losses": [round(x, 4) for x in losses]}
+                                                       warmup, repeats, device=dev, inner=INNER)
+        return {"warmup_s": round(first, 3), "times_s": [round(t, 6) for t in times],
+                "losses": [round(x, 4) for x in losses], "inner": INNER}
     torch.manual_seed(0)
     fmt = torch.channels_last if bf16 else torch.contiguous_format
     net = torch_adain.Net(torch_adain.make_vgg(), torch_adain.make_decoder())
-    net = net.to(memory_format=fmt).eval()
+    net = net.to(dev).to(memory_format=fmt).eval()
 
     def t(x):
-        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+        return torch.from_numpy(x).permute(0, 3, 1, 2).to(dev).contiguous(memory_format=fmt)
 
     style = t(images(1, STYLE_SIZE, 1))
 
     def run(content, s_mean=None, s_std=None):
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.inference_mode(), torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
             c = net.encode(content)
             if s_mean is None:
                 s_mean, s_std = torch_adain.calc_mean_std(net.encode(style))
@@ -236,13 +277,13 @@ def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
 
     if task == "throughput512":
         contents = t(images(THROUGHPUT_BATCH, 512, 2))
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.inference_mode(), torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
             s_mean, s_std = torch_adain.calc_mean_std(net.encode(style))
         fn = lambda: run(contents, s_mean, s_std)  # noqa: E731
     else:
         content = t(images(1, int(task[len("stylize"):]), 2))
         fn = lambda: run(content)  # noqa: E731
-    return timed(fn, warmup, repeats)
+    return timed(fn, warmup, repeats, INNER, torch_finish)
 
 
 def magenta_case(task: str, warmup: int, repeats: int) -> dict:
@@ -271,11 +312,13 @@ def summarise(cases: dict[str, dict], peaks: dict | None) -> list[dict]:
             row["gflop"] = round(fl / 1e9, 1)
             row["gflop_per_s"] = round(fl / med / 1e9, 1)
             if peaks:
-                peak = peaks["bf16" if "bf16" in impl else "f32"]
+                peak = peaks["bf16" if ("bf16" in impl or DEVICE == "gpu") else "f32"]
                 row["peak_gflop_per_s"] = peak
                 row["share_of_peak_pct"] = round(100 * fl / med / 1e9 / peak, 1)
         if "losses" in c:
             row["losses"] = c["losses"]
+        if "rel_err_vs_f32" in c:
+            row["rel_err_vs_f32"] = round(c["rel_err_vs_f32"], 6)
         rows.append(row)
     for task in TASKS:
         same = [r for r in rows if r["task"] == task]
@@ -302,11 +345,18 @@ def environment() -> dict:
         isa = []
     from importlib import metadata
 
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "cpu": cpu, "isa": isa, "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "jax": jax.__version__, "jaxlib": metadata.version("jaxlib"), "torch": torch.__version__,
-            "onnxruntime": _version("onnxruntime"), "torch_threads": torch.get_num_threads(),
-            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "loadavg_at_end": os.getloadavg()}
+    env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "cpu": cpu, "isa": isa, "cpu_count": os.cpu_count(), "python": platform.python_version(),
+           "jax": jax.__version__, "jaxlib": metadata.version("jaxlib"), "torch": torch.__version__,
+           "onnxruntime": _version("onnxruntime"), "torch_threads": torch.get_num_threads(),
+           "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "loadavg_at_end": os.getloadavg(),
+           "device": DEVICE}
+    if DEVICE == "gpu":
+        env["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+        env["jax_device"] = jax.devices()[0].device_kind
+        env["torch_cuda"] = torch.version.cuda
+        env["cudnn"] = torch.backends.cudnn.version()
+    return env
 
 
 def _version(name):
@@ -320,28 +370,38 @@ def _version(name):
 
 def markdown(result: dict) -> str:
     env, peaks = result["env"], result["peaks"]
-    lines = [f"# adain-jax CPU benchmark ({result['tag']})", "",
-             f"{env['date']}; {env['cpu']} ({env['cpu_count']} cores; {' '.join(env['isa'])}); "
+    gpu = env.get("device") == "gpu"
+    where = (f"GPU {env.get('jax_device')} (torch: {env.get('gpu')}, CUDA {env.get('torch_cuda')}, "
+             f"cuDNN {env.get('cudnn')}); host " if gpu else "")
+    lines = [f"# adain-jax {'GPU' if gpu else 'CPU'} benchmark ({result['tag']})", "",
+             f"{env['date']}; {where}{env['cpu']} ({env['cpu_count']} cores; {' '.join(env['isa'])}); "
              f"jax {env['jax']} / jaxlib {env['jaxlib']}, torch {env['torch']} "
              f"({env['torch_threads']} threads), onnxruntime {env['onnxruntime']}; "
              f"XLA_FLAGS=`{env['XLA_FLAGS']}`; load average at the end "
              f"{', '.join(f'{x:.2f}' for x in env['loadavg_at_end'])}.", "",
              "Random weights. Latency rows: batch 1 content of the given size + a 512 px style "
-             "image (encoded in the call). throughput512: 8 contents at 512 px, style statistics "
-             "cached. train256: one training step, batch 8, 256 px. Median of the timed repeats "
-             "after a warm-up (incl. compilation); spread = (max - min) / median. ratio = median / "
+             f"image (encoded in the call). throughput512: {THROUGHPUT_BATCH} contents at 512 px, "
+             "style statistics cached. train256: one training step, batch 8, 256 px. Median of the "
+             "timed repeats after a warm-up (incl. compilation)"
+             + (f"; each repeat is {INNER} calls then one device sync, time per call" if INNER > 1
+                else "") + "; spread = (max - min) / median. ratio = median / "
              "fastest median of the task (1.0 = fastest). GFLOP/s counts convolution work "
-             "(2 FLOP/MAC); peak = measured 2048^3 matmul GFLOP/s for the row's dtype.", ""]
+             f"(2 FLOP/MAC); peak = measured {8192 if gpu else 2048}^3 matmul GFLOP/s for the "
+             "row's dtype" + (" (float32 rows use TF32, so their share is against the bf16 peak "
+                              "too)" if gpu else "") + ". rel. error (adain-jax throughput rows): "
+             "||out - ref|| / ||ref|| against the same call in float32 at matmul precision "
+             "'highest'.", ""]
     if peaks:
         lines += ["Measured matmul peaks (GFLOP/s): " + ", ".join(f"{k} {v}" for k, v in peaks.items()),
                   ""]
     lines += ["| task | implementation | median s | min-max s | spread % | images/s | ratio to fastest "
-              "| GFLOP/s | % of peak |", "|---|---|---|---|---|---|---|---|---|"]
+              "| GFLOP/s | % of peak | rel. error vs f32 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for task in TASKS:
         for r in sorted((r for r in result["rows"] if r["task"] == task), key=lambda r: r["median_s"]):
             lines.append(f"| {task} | {r['impl']} | {r['median_s']} | {r['min_s']}-{r['max_s']} | "
                          f"{r['spread_pct']} | {r['images_per_s']} | {r.get('ratio_to_fastest', '')} | "
-                         f"{r.get('gflop_per_s', '-')} | {r.get('share_of_peak_pct', '-')} |")
+                         f"{r.get('gflop_per_s', '-')} | {r.get('share_of_peak_pct', '-')} | "
+                         f"{r.get('rel_err_vs_f32', '-')} |")
     if result.get("notes"):
         lines += ["", *result["notes"]]
     lines += ["", f"Reproduce: `python benchmarks/bench.py {' '.join(result['argv'])}`.", ""]
@@ -367,32 +427,59 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed repeats of light rows (default 5)")
     p.add_argument("--repeats-heavy", type=int, default=None,
                    help="timed repeats of throughput/train/1024 rows (default 3)")
-    p.add_argument("--tag", default="cpu")
+    p.add_argument("--tag", default=None, help="results/bench_<tag>.* (default: the device)")
     p.add_argument("--no-peaks", action="store_true", help="skip the matmul peak measurement")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--inner", type=int, default=None,
+                   help="calls per timed repeat, one sync at the end (default 1 on CPU, 10 on GPU)")
+    p.add_argument("--budget-s", type=float, default=None,
+                   help="skip the remaining rows once this many seconds have passed")
+    p.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     p.add_argument("--child-json", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    global DEVICE, INNER, THROUGHPUT_BATCH
+    DEVICE = args.device
+    if DEVICE == "gpu":
+        if jax.default_backend() != "gpu":
+            raise SystemExit(f"--device gpu: jax sees no GPU (backend {jax.default_backend()!r})")
+        THROUGHPUT_BATCH = 16
+    INNER = args.inner or (10 if DEVICE == "gpu" else 1)
+    args.tag = args.tag or DEVICE
     args.repeats = args.repeats or (2 if args.quick else 5)
     args.repeats_heavy = args.repeats_heavy or (2 if args.quick else 3)
     rows = select(args.only)
+    if DEVICE == "gpu":
+        rows = [r for r in (GPU_ROWS if not args.only else rows)
+                if not r.startswith(("magenta", "jax-f32-noflag"))]
+    t_start = time.perf_counter()
 
     cases: dict[str, dict] = {}
     peaks = None if (args.no_peaks or args.child_json) else measure_peaks()
     if peaks:
         print("peaks GFLOP/s:", peaks, flush=True)
     noflag = [r for r in rows if r.startswith("jax-f32-noflag/")]
+    skipped = []
     for rid in rows:
         if rid in noflag:
+            continue
+        if args.budget_s and time.perf_counter() - t_start > args.budget_s:
+            skipped.append(rid)
             continue
         impl, task = rid.split("/")
         reps = args.repeats_heavy if task in ("throughput512", "train256", "stylize1024") else args.repeats
         print(f"{rid} ...", flush=True)
-        if impl.startswith("jax"):
-            cases[rid] = jax_case(task, "bfloat16" if impl == "jax-bf16" else "float32",
-                                  args.warmup, reps)
-        elif impl.startswith("torch"):
-            cases[rid] = torch_case(task, impl == "torch-bf16-cl", args.warmup, reps)
-        else:
-            cases[rid] = magenta_case(task, args.warmup, reps)
+        try:
+            if impl.startswith("jax"):
+                cases[rid] = jax_case(task, "bfloat16" if impl == "jax-bf16" else "float32",
+                                      args.warmup, reps)
+            elif impl.startswith("torch"):
+                cases[rid] = torch_case(task, impl == "torch-bf16-cl", args.warmup, reps)
+            else:
+                cases[rid] = magenta_case(task, args.warmup, reps)
+        except Exception as e:  # noqa: BLE001 - one failed row must not lose the others
+            print(f"  FAILED: {type(e).__name__}: {e}", flush=True)
+            skipped.append(f"{rid} (failed: {type(e).__name__}: {str(e)[:200]})")
+            continue
         ts = cases[rid]["times_s"]
         print(f"  median {statistics.median(ts):.3f} s  (times {ts}, warm-up {cases[rid]['warmup_s']} s)",
               flush=True)
@@ -403,7 +490,7 @@ def main(argv=None):
         print(f"{', '.join(noflag)} (child process without the XLA flag) ...", flush=True)
         cases.update(jax_noflag_case(noflag, args))
     cases = {r: cases[r] for r in rows if r in cases}
-    result = {"benchmark": "adain-jax CPU benchmark", "tag": args.tag,
+    result = {"benchmark": f"adain-jax {DEVICE.upper()} benchmark", "tag": args.tag,
               "argv": list(argv if argv is not None else sys.argv[1:]), "env": environment(),
               "peaks": peaks, "rows": summarise(cases, peaks), "cases": cases}
     jaxrows = {}
@@ -421,8 +508,11 @@ def main(argv=None):
                              f"{r['median_s'] / other['median_s']:.2f}")
     result["summary"] = notes
     result["notes"] = ["Fastest adain-jax setting against each peer:", *notes] if notes else []
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
+    if skipped:
+        result["skipped"] = skipped
+        result["notes"] += ["", "Not measured (time budget or failure): " + ", ".join(skipped)]
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"bench_{args.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
     md = markdown(result)
     (out / f"bench_{args.tag}.md").write_text(md)

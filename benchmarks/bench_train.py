@@ -42,51 +42,62 @@ def batch(b, size, seed=0):
             rng.random((b, size, size, 3), dtype=np.float32))
 
 
-def time_steps(fn, warmup, steps):
+def time_steps(fn, warmup, steps, inner=1, finish=lambda: None):
+    """``steps`` timings of ``inner`` calls of ``fn`` followed by ``finish()`` (per call)."""
     t0 = time.perf_counter()
     for _ in range(warmup):
         fn()
+    finish()
     first = time.perf_counter() - t0
     times = []
     for _ in range(steps):
         t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
+        for _ in range(inner):
+            fn()
+        finish()
+        times.append((time.perf_counter() - t) / inner)
     return first, times
 
 
-def bench_jax(dtype, b, size, warmup, steps):
+def bench_jax(dtype, b, size, warmup, steps, inner=1):
     mesh = training.make_mesh()
     step = training.compiled_step(mesh, 1e-4, 5e-5, 10.0, dtype)
     state = [training.new_state(mesh, 1e-4, 5e-5, seed=0)]
     vgg = training.replicate(random_vgg(), mesh)
     c, s = batch(b, size)
     gb = training.global_batch({"content": c, "style": s}, mesh, b)
-    losses = []
+    pending = []
 
     def run():
         state[0], m = step(state[0], vgg, gb)
-        losses.append(float(m["loss"]))      # blocks until the step is done
-    first, times = time_steps(run, warmup, steps)
-    return first, times, losses
+        pending.append(m["loss"])
+
+    def finish():                            # blocks until the last step is done
+        jax.block_until_ready(pending[-1])
+    first, times = time_steps(run, warmup, steps, inner, finish)
+    return first, times, [float(x) for x in pending]
 
 
-def bench_torch(bf16, channels_last, b, size, warmup, steps):
+def bench_torch(bf16, channels_last, b, size, warmup, steps, device="cpu", inner=1):
     import torch
     import torch_adain
 
     torch.set_num_threads(os.cpu_count() or 1)
-    step = torch_adain.make_trainer(bf16=bf16, channels_last=channels_last)
+    step = torch_adain.make_trainer(bf16=bf16, channels_last=channels_last, device=device)
     c, s = batch(b, size)
-    c = torch.from_numpy(c).permute(0, 3, 1, 2).contiguous()
-    s = torch.from_numpy(s).permute(0, 3, 1, 2).contiguous()
-    losses = []
+    c = torch.from_numpy(c).permute(0, 3, 1, 2).contiguous().to(device)
+    s = torch.from_numpy(s).permute(0, 3, 1, 2).contiguous().to(device)
+    pending = []
 
     def run():
         loss, _, _ = step(c, s)
-        losses.append(float(loss))
-    first, times = time_steps(run, warmup, steps)
-    return first, times, losses
+        pending.append(loss)
+
+    def finish():
+        if device != "cpu":
+            torch.cuda.synchronize()
+    first, times = time_steps(run, warmup, steps, inner, finish)
+    return first, times, [float(x) for x in pending]
 
 
 def main():

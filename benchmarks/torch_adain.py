@@ -106,10 +106,12 @@ class Net(nn.Module):
 
 
 def make_trainer(lr: float = 1e-4, lr_decay: float = 5e-5, style_weight: float = 10.0,
-                 bf16: bool = False, channels_last: bool = False, seed: int = 0):
-    """Returns ``step(content, style) -> (loss, content, style)`` (NCHW float32 inputs)."""
+                 bf16: bool = False, channels_last: bool = False, seed: int = 0,
+                 device: str = "cpu"):
+    """Returns ``step(content, style) -> (loss, content, style)`` (NCHW float32 inputs on
+    ``device``; the returned tensors stay there)."""
     torch.manual_seed(seed)
-    net = Net(make_vgg(), make_decoder())
+    net = Net(make_vgg(), make_decoder()).to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     net.train()
@@ -121,7 +123,7 @@ def make_trainer(lr: float = 1e-4, lr_decay: float = 5e-5, style_weight: float =
             g["lr"] = lr / (1.0 + lr_decay * count[0])
         content = content.contiguous(memory_format=fmt)
         style = style.contiguous(memory_format=fmt)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             loss_c, loss_s = net(content, style)
             loss = loss_c + style_weight * loss_s
         opt.zero_grad(set_to_none=True)

@@ -1,4 +1,4 @@
-"""Writes docs/MODEL_CARD.md and docs/images/training_loss.png from a training workdir."""
+"""Writes docs/MODEL_CARD.md and docs/images/training_loss.png from scripts/train_device.py runs."""
 from __future__ import annotations
 
 import argparse
@@ -44,48 +44,74 @@ def plot(path: Path, steps, series: dict[str, np.ndarray], size=(720, 360)) -> N
     img.save(path)
 
 
+def read_stage(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """One ``scripts/train_device.py`` run: its summary and metrics."""
+    return json.loads((folder / "train_summary.json").read_text()), read_metrics(folder)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("workdir", type=Path)
-    p.add_argument("--hardware", default="2 vCPU (AMD EPYC, AVX-512), no accelerator")
-    p.add_argument("--notes", default="")
+    p.add_argument("stages", type=Path, nargs="+",
+                   help="output folders of scripts/train_device.py runs, in training order "
+                        "(each later one warm-started from the previous decoder)")
+    p.add_argument("--hardware", default="one NVIDIA H100 80GB HBM3 (lent machine), jax 0.11.2")
     args = p.parse_args()
-    cfg = json.loads((args.workdir / "config.json").read_text())
-    train = cfg.get("train", cfg)
-    mt = read_metrics(args.workdir)
-    steps = mt["step"]
+    stages = [read_stage(f) for f in args.stages]
+    offset, steps, series = 0, [], {"loss": [], "content": [], "style": []}
+    rows = []
+    for i, (summary, mt) in enumerate(stages):
+        cfg = summary["config"]
+        steps.append(mt["step"] + offset)
+        for k in series:
+            series[k].append(mt[k])
+        rows.append(f"| {i + 1} | {offset + 1:,}-{offset + summary['steps']:,} | "
+                    f"{'fresh init' if not cfg.get('init') else 'previous stage'} | "
+                    f"{cfg['lr']:g} / (1 + {cfg['lr_decay']:g} t) | {cfg['batch_size']} | "
+                    f"{cfg['crop_size']} | {cfg['dtype']} | {summary['wall_s'] / 60:.1f} min "
+                    f"({summary['compile_s']:.0f} s compile) | {summary['steps_per_s_loop']:.1f} "
+                    f"({summary['images_per_s_loop']:.0f} img/s) |")
+        offset += summary["steps"]
+    steps = np.concatenate(steps)
+    series = {k: np.concatenate(v) for k, v in series.items()}
     last = slice(-10, None)  # the last 10 log points
-    wall = (mt["wall_time"][-1] - mt["wall_time"][0]) / 3600
     plot(ROOT / "docs" / "images" / "training_loss.png", steps,
-         {"total": mt["loss"], "content": mt["content"], "style": mt["style"]})
-    table = "\n".join(f"| {int(s)} | {l:.2f} | {c:.3f} | {st:.3f} |" for s, l, c, st in zip(
-        steps[::max(1, len(steps) // 8)], mt["loss"][::max(1, len(steps) // 8)],
-        mt["content"][::max(1, len(steps) // 8)], mt["style"][::max(1, len(steps) // 8)]))
+         {"total": series["loss"], "content": series["content"], "style": series["style"]})
+    pick = np.unique(np.linspace(0, len(steps) - 1, 10).round().astype(int))
+    table = "\n".join(f"| {int(steps[j]):,} | {series['loss'][j]:.2f} | {series['content'][j]:.3f} | "
+                      f"{series['style'][j]:.3f} |" for j in pick)
+    first = stages[0][0]
+    data = first["data"]
+    cfg0 = first["config"]
+    images = sum(s["steps"] * s["config"]["batch_size"] for s, _ in stages)
     text = f"""# Model card: the shipped AdaIN decoder (`adain_jax/assets/decoder.npz`)
 
-**What it is.** The decoder of AdaIN (Huang & Belongie 2017), trained by this project with
-`train.py` against the shipped normalised VGG-19 (relu4_1). Stored in float16 (7 MB), loaded as
-float32. It is the default of `stylize.py` and `adain_jax.load_default()`.
+**What it is.** The decoder of AdaIN (Huang & Belongie 2017), trained by this project against
+the shipped normalised VGG-19 (relu4_1) with the library's training step
+(`adain_jax.training.train_step`). Stored in float16 (7 MB), loaded as float32. It is the
+default of `stylize.py` and `adain_jax.load_default()`.
 
-**Status: an interim, CPU-trained model.** It was trained for only {int(steps[-1]):,} steps (the
-paper: 160,000) because no accelerator was available; it stylizes recognisably but with
-visible high-frequency artefacts and weaker content fidelity than the authors' decoder. A GPU
-retrain with the paper's settings is planned; the authors' `decoder.pth`/`decoder.t7` (with
-their `vgg_normalised`) load with `--vgg/--decoder` for the paper's quality.
-{args.notes}
+**Training budget.** {offset:,} steps at batch {cfg0['batch_size']} = {images:,} training images
+seen, on one GPU in {sum(s['wall_s'] for s, _ in stages) / 60:.0f} minutes (the paper: 160,000
+steps at batch 8 = 1,280,000 images). The lent GPU time of one session was the limit, not
+convergence: the loss was still falling slowly at the end.
+
 | | |
 |---|---|
-| data | content: 3,000 photographs (ImageNet, COCO, BSD, Kodak, ... samples), style: 1,819 paintings (WikiArt, Louvre, Monet, Van Gogh, ...); research-only images, not redistributed; the held-out `eval/` set was never used for training |
-| steps | {int(steps[-1]):,} |
-| batch | {train.get('batch_size')} |
-| crop | {train.get('crop_size')} px random crops (random flips) of images resized to {train.get('resize')} px on the shorter side |
-| optimiser | Adam, lr {train.get('lr')} decayed as lr / (1 + {train.get('lr_decay')} step) |
-| loss | content (relu4_1 MSE to the AdaIN target) + {train.get('style_weight')} x style (mean/std MSE over relu1_1..relu4_1) |
-| VGG | normalised VGG-19 converted from the Keras h5 (float32) |
-| compute dtype | {train.get('dtype')} |
+| data | content: {data['content'][0]:,} of the 3,000 training photographs (ImageNet, COCO, BSD, Kodak, ... samples), style: all {data['style'][0]:,} training paintings (WikiArt, Louvre, Monet, Van Gogh, ...); research-only images, not redistributed; the held-out `eval/` set was never used for training |
+| preprocessing | shorter side resized to {data['content'][1]} px, centre {data['content'][1]} x {data['content'][2]} crop, stored as WebP q70 (`scripts/pack_training_data.py`: the packs had to fit the 64 MiB a GPU call may carry); per step random {cfg0['crop_size']} px crops and random horizontal flips sampled on the GPU |
+| loss | content (relu4_1 MSE to the AdaIN target) + {cfg0['style_weight']:g} x style (mean/std MSE over relu1_1..relu4_1), as in the paper |
+| optimiser | Adam (0.9, 0.999, 1e-8), gradients w.r.t. the decoder only, float32 params and moments |
+| compute dtype | {cfg0['dtype']} (convolutions), float32 statistics and losses |
+| VGG | the shipped normalised VGG-19 (`adain_jax/assets/vgg_normalised.npz`) |
 | hardware | {args.hardware} |
-| wall time | {wall:.2f} h (shared with other work on the same 2 cores) |
-| final losses (mean of the last 10 log points) | total {mt['loss'][last].mean():.2f}, content {mt['content'][last].mean():.3f}, style {mt['style'][last].mean():.3f} |
+| final losses (mean of the last 10 log points) | total {series['loss'][last].mean():.2f}, content {series['content'][last].mean():.3f}, style {series['style'][last].mean():.3f} |
+
+| stage | steps | init | lr | batch | crop | dtype | wall | steps/s |
+|---|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+The second stage restarted Adam's moments from zero and its schedule from the first stage's
+final learning rate (the script has no optimiser-state resume; `train.py` does).
 
 ![training loss](images/training_loss.png)
 
@@ -95,11 +121,23 @@ their `vgg_normalised`) load with `--vgg/--decoder` for the paper's quality.
 
 Quality against Gatys et al. and the Magenta model on the held-out set: `docs/quality/report.md`.
 
-Reproduce: `python train.py --content-data ../shared/data/content --style-data ../shared/data/style
---workdir runs/release --batch-size {train.get('batch_size')} --crop-size {train.get('crop_size')}
---resize {train.get('resize')} --lr {train.get('lr')} --vgg ../shared/weights/vgg19_notop_to_block4_conv1.h5`,
-stopped with SIGTERM, then `python scripts/convert_weights.py decoder runs/release/decoder.npz
-adain_jax/assets/decoder.npz --dtype float16`.
+Reproduce (on a GPU machine; the packs come from `../shared/data`):
+
+```bash
+python scripts/pack_training_data.py ../shared/data/content .devpack/content.npz --limit {data['content'][0]}
+python scripts/pack_training_data.py ../shared/data/style .devpack/style.npz
+python scripts/train_device.py --content-pack .devpack/content.npz --style-pack .devpack/style.npz \\
+    --out runs/gpu1 --seconds 390
+python scripts/convert_weights.py decoder runs/gpu1/decoder.npz .devpack/decoder_s1.npz --dtype float16
+python scripts/train_device.py --content-pack .devpack/content.npz --style-pack .devpack/style.npz \\
+    --out runs/gpu2 --seconds 200 --init .devpack/decoder_s1.npz --lr 8.7e-5 --seed 1
+python scripts/convert_weights.py decoder runs/gpu2/decoder.npz adain_jax/assets/decoder.npz --dtype float16
+python scripts/model_card.py runs/gpu1 runs/gpu2
+```
+
+On any machine, `train.py` trains the same model from image folders or tfds with orbax
+checkpoints and exact resume (the previous shipped decoder, 2,097 CPU steps at 128 px, came
+from it).
 """
     out = ROOT / "docs" / "MODEL_CARD.md"
     out.write_text(text)

@@ -366,3 +366,24 @@ def test_convert_cli(torch_nets, tmp_path):
     assert cli.main(["decoder", str(tmp_path / "decoder.pth"), str(tmp_path / "d.npz")]) == 2
     tree = convert.load_decoder(tmp_path / "d.npz")
     np.testing.assert_array_equal(tree["conv1_1"]["bias"], dec[28].bias.detach().numpy())
+
+
+@pytest.mark.parametrize("hw", [(6, 8), (7, 9)])
+def test_max_pool_value_and_gradient_match_torch(hw):
+    """The reshape-based ceil-mode pool equals torch's max_pool2d, forward and backward."""
+    torch = pytest.importorskip("torch")
+    import jax
+    import jax.numpy as jnp
+
+    from adain_jax.models import max_pool_ceil
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, *hw, 3)).astype(np.float32)       # no ties: a unique argmax
+    g = rng.standard_normal((2, -(-hw[0] // 2), -(-hw[1] // 2), 3)).astype(np.float32)
+    out, vjp = jax.vjp(max_pool_ceil, jnp.asarray(x))
+    (grad,) = vjp(jnp.asarray(g))
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+    ref = torch.nn.functional.max_pool2d(xt, 2, 2, ceil_mode=True)
+    ref.backward(torch.from_numpy(g.transpose(0, 3, 1, 2).copy()))
+    np.testing.assert_array_equal(np.asarray(out), nchw(ref.detach().numpy()))
+    np.testing.assert_array_equal(np.asarray(grad), nchw(xt.grad.numpy()))

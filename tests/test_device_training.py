@@ -1,0 +1,112 @@
+"""scripts/pack_training_data.py and scripts/train_device.py on tiny generated data."""
+import csv
+import importlib.util
+import json
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from adain_jax import convert, models
+from conftest import REPO
+
+
+def _load(name):
+    sys.path.insert(0, str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return _load("pack_training_data")
+
+
+@pytest.fixture(scope="module")
+def td():
+    return _load("train_device")
+
+
+def _folder(path, n, seed, shapes=((40, 56), (48, 32)), noise=0.05):
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        h, w = shapes[i % len(shapes)]
+        y, x = np.mgrid[0:h, 0:w] / max(h, w)
+        img = np.stack([y, x, 1 - x * y], -1) * rng.uniform(0.3, 1.0, 3)
+        img = np.clip(img + rng.normal(0, noise, (h, w, 3)), 0, 1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(path / f"img{i}.png")
+    (path / "notes.txt").write_text("not an image")
+
+
+def test_pack_round_trip(pack, tmp_path):
+    _folder(tmp_path / "imgs", 5, 0, noise=0.0)
+    out = tmp_path / "p.npz"
+    pack.main([str(tmp_path / "imgs"), str(out), "--size", "32", "--quality", "90"])
+    pixels = pack.decode_pack(out).astype(np.float32)
+    assert pixels.shape == (5, 32, 32, 3)
+    refs = []
+    for i in range(5):
+        with Image.open(tmp_path / "imgs" / f"img{i}.png") as im:
+            refs.append(np.asarray(ImageOps.fit(im.convert("RGB"), (32, 32), Image.BICUBIC),
+                                   np.float32))
+    for i in range(5):   # each entry is its own file's centre crop, up to WebP's loss
+        errs = [np.abs(pixels[i] - r).mean() for r in refs]
+        assert errs[i] < 4.0 and errs[i] < 0.5 * min(e for j, e in enumerate(errs) if j != i)
+    with np.load(out, allow_pickle=False) as z:
+        assert z["offsets"][0] == 0 and z["offsets"][-1] == z["data"].size
+
+
+def test_pack_limit_spreads_over_the_folder(pack, tmp_path):
+    _folder(tmp_path / "imgs", 9, 1)
+    out = tmp_path / "p.npz"
+    pack.main([str(tmp_path / "imgs"), str(out), "--size", "16", "--limit", "3"])
+    pixels = pack.decode_pack(out)
+    full = tmp_path / "all.npz"
+    pack.main([str(tmp_path / "imgs"), str(full), "--size", "16"])
+    every = pack.decode_pack(full)   # sorted img0, img1, ..., img8: the spread picks 0, 4, 8
+    np.testing.assert_array_equal(pixels, every[[0, 4, 8]])
+
+
+def test_sample_batch_is_crops_and_flips_of_the_pixels(td):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (3, 9, 9, 3), dtype=np.uint8)
+    crop = 4
+    flips = set()
+    for seed in range(6):
+        batch = np.asarray(td.sample_batch(jax.numpy.asarray(pixels), jax.random.PRNGKey(seed),
+                                           5, crop))
+        assert batch.shape == (5, crop, crop, 3) and batch.dtype == np.float32
+        for img in batch:
+            found = [(i, y, x, f) for i in range(3) for y in range(9 - crop + 1)
+                     for x in range(9 - crop + 1) for f in (False, True)
+                     if np.array_equal(np.round(img * 255).astype(np.uint8),
+                                       (pixels[i, y:y + crop, x:x + crop, :][:, ::-1] if f else
+                                        pixels[i, y:y + crop, x:x + crop, :]))]
+            assert found, "a sampled crop is not a (flipped) window of the data"
+            flips.update(f for *_, f in found)
+    assert flips == {False, True}
+
+
+def test_train_device_end_to_end(pack, td, tmp_path, monkeypatch):
+    _folder(tmp_path / "c", 4, 2)
+    _folder(tmp_path / "s", 3, 3)
+    pack.main([str(tmp_path / "c"), str(tmp_path / "c.npz"), "--size", "40"])
+    pack.main([str(tmp_path / "s"), str(tmp_path / "s.npz"), "--size", "40"])
+    vgg = tmp_path / "vgg.npz"
+    convert.save_params(vgg, {"vgg": models.random_params_np("vgg", 0)})
+    out = tmp_path / "out"
+    td.main(["--content-pack", str(tmp_path / "c.npz"), "--style-pack", str(tmp_path / "s.npz"),
+             "--out", str(out), "--seconds", "600", "--steps", "4", "--batch-size", "2",
+             "--crop-size", "32", "--log-every", "2", "--vgg", str(vgg), "--dtype", "float32"])
+    decoder = convert.load_decoder(out / "decoder.npz")
+    assert models.param_shapes(decoder) == models.expected_shapes("decoder")
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 4 and not summary["diverged"]
