@@ -79,6 +79,15 @@ def main() -> None:
     pick = np.unique(np.linspace(0, len(steps) - 1, 10).round().astype(int))
     table = "\n".join(f"| {int(steps[j]):,} | {series['loss'][j]:.2f} | {series['content'][j]:.3f} | "
                       f"{series['style'][j]:.3f} |" for j in pick)
+    quality = ""
+    qpath = ROOT / "docs" / "quality" / "metrics.json"
+    if qpath.exists():
+        g = json.loads(qpath.read_text())["goals"]
+        m, gy = g["style_vs_magenta"], g["style_vs_gatys"]
+        quality = (f"Held-out quality (`docs/quality/report.md`, 400 pairs at 512 px): content loss "
+                   f"{m['ours_content']:.2f}, style loss {m['ours_style']:.2f} against Magenta's "
+                   f"{m['magenta_content']:.2f} / {m['magenta_style']:.2f}; style loss {gy['ratio']:.2f}x "
+                   f"that of Gatys et al. optimisation on its 4-pair subset.")
     first = stages[0][0]
     data = first["data"]
     cfg0 = first["config"]
@@ -119,7 +128,7 @@ final learning rate (the script has no optimiser-state resume; `train.py` does).
 |---:|---:|---:|---:|
 {table}
 
-Quality against Gatys et al. and the Magenta model on the held-out set: `docs/quality/report.md`.
+{quality or "Quality against Gatys et al. and the Magenta model: `docs/quality/report.md`."}
 
 Reproduce (on a GPU machine; the packs come from `../shared/data`):
 
