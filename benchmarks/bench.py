@@ -404,7 +404,7 @@ def markdown(result: dict) -> str:
                          f"{r.get('rel_err_vs_f32', '-')} |")
     if result.get("notes"):
         lines += ["", *result["notes"]]
-    lines += ["", f"Reproduce: `python benchmarks/bench.py {' '.join(result['argv'])}`.", ""]
+    lines += ["", f"Reproduce: `{' '.join(['python benchmarks/bench.py', *result['argv']])}`.", ""]
     return "\n".join(lines)
 
 
