@@ -22,3 +22,19 @@ def random_params():
 
 def needs_shared_weights():
     return pytest.mark.skipif(not WEIGHTS_H5.exists(), reason="../shared/weights not available")
+
+
+def write_ramp_images(folder, n, seed, shapes, noise=0.1):
+    """``n`` PNGs ``img{i}.png`` in ``folder``: smooth colour ramps plus Gaussian noise (more
+    image-like than pure noise), sizes cycling through ``shapes`` (H, W)."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        h, w = shapes[i % len(shapes)]
+        y, x = np.mgrid[0:h, 0:w] / max(h, w)
+        base = np.stack([y, x, 1 - x * y], -1) * rng.uniform(0.3, 1.0, 3)
+        img = np.clip(base + rng.normal(0, noise, (h, w, 3)), 0, 1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"img{i}.png")

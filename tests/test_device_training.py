@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from adain_jax import convert, models
-from conftest import REPO
+from conftest import REPO, write_ramp_images
 
 
 def _load(name):
@@ -32,14 +32,7 @@ def td():
 
 
 def _folder(path, n, seed, shapes=((40, 56), (48, 32)), noise=0.05):
-    path.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        h, w = shapes[i % len(shapes)]
-        y, x = np.mgrid[0:h, 0:w] / max(h, w)
-        img = np.stack([y, x, 1 - x * y], -1) * rng.uniform(0.3, 1.0, 3)
-        img = np.clip(img + rng.normal(0, noise, (h, w, 3)), 0, 1)
-        Image.fromarray((img * 255).astype(np.uint8)).save(path / f"img{i}.png")
+    write_ramp_images(path, n, seed, shapes, noise)
     (path / "notes.txt").write_text("not an image")
 
 

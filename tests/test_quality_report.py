@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from adain_jax import convert, models, ops
-from conftest import REPO
+from conftest import REPO, write_ramp_images
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +22,7 @@ def qr():
 
 
 def _images(folder, n, seed, shapes):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        h, w = shapes[i % len(shapes)]
-        # smooth colour ramps plus noise: more image-like than pure noise
-        y, x = np.mgrid[0:h, 0:w] / max(h, w)
-        base = np.stack([y, x, 1 - x * y], -1) * rng.uniform(0.3, 1.0, 3)
-        img = np.clip(base + rng.normal(0, 0.1, (h, w, 3)), 0, 1)
-        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    write_ramp_images(folder, n, seed, shapes, noise=0.1)
 
 
 def test_metrics_match_ops(qr, random_params):
