@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .errors import WeightsError
+from .torch_pickle import tensor_from_storage
 
 TYPE_NIL, TYPE_NUMBER, TYPE_STRING, TYPE_TABLE, TYPE_TORCH, TYPE_BOOLEAN = 0, 1, 2, 3, 4, 5
 TYPE_FUNCTION, TYPE_LEGACY_RECUR_FUNCTION, TYPE_RECUR_FUNCTION = 6, 7, 8
@@ -170,21 +171,10 @@ class _Reader:
         else:
             if not isinstance(storage, np.ndarray):
                 raise WeightsError(f"{class_name} without a storage")
-            if offset < 0 or any(s < 0 for s in size + stride):
-                raise WeightsError(f"invalid tensor geometry size={size} stride={stride}")
-            if 0 in size:
+            if 0 in size and offset >= 0 and all(s >= 0 for s in size + stride):
                 arr = np.zeros(size, dtype)
             else:
-                last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-                if last >= storage.size:
-                    raise WeightsError(f"tensor of size {size} exceeds its storage")
-                if int(np.prod([float(n) for n in size])) > storage.size:  # stride-0 views
-                    raise WeightsError(f"tensor of size {size} has more elements than its "
-                                       f"storage of {storage.size}")
-                item = storage.dtype.itemsize
-                arr = np.array(np.lib.stride_tricks.as_strided(
-                    storage[offset:], shape=size, strides=[s * item for s in stride],
-                    writeable=False))
+                arr = tensor_from_storage(storage, offset, size, stride)
         self.objects[index] = arr
         return arr
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import struct
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -66,7 +65,10 @@ class _Marker:
         self.name = name
 
 
-def _check_tensor_args(storage, offset, size, stride) -> np.ndarray:
+def tensor_from_storage(storage, offset, size, stride) -> np.ndarray:
+    """A checked copy of the strided view ``storage[offset:]`` (``size``, ``stride`` in
+    elements): the geometry must stay inside the storage, and overlapping views (stride 0)
+    may not claim more elements than it holds. Shared by the .pth and .t7 readers."""
     if not isinstance(storage, np.ndarray):
         raise WeightsError(f"tensor storage is {type(storage).__name__}, not a storage")
     size = tuple(int(s) for s in size)
@@ -94,7 +96,7 @@ def _check_tensor_args(storage, offset, size, stride) -> np.ndarray:
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
-    return _check_tensor_args(storage, storage_offset, size, stride)
+    return tensor_from_storage(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *unused):
