@@ -36,6 +36,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .errors import WeightsError
+from .image_io import _new_file_mode
 from .models import DECODER_LAYERS, ENCODER_LAYERS, expected_shapes
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -434,9 +435,7 @@ def save_params(path: str | os.PathLike, tree: Mapping, dtype=np.float32,
             np.savez(f, **flat)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
+        os.chmod(tmp, _new_file_mode())  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException as e:
         if tmp is not None:

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import WeightsError
+from .image_io import _new_file_mode
 
 FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MD5 = "253f8cb515780f3b799900260a226db6"
@@ -78,9 +79,7 @@ def _install(tmp: Path, target: Path, source: str) -> Path:
     digest = md5_of(tmp)
     if digest != MD5:
         raise WeightsError(f"{source}: MD5 {digest} != expected {MD5}")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, _new_file_mode())
     os.replace(tmp, target)
     return target
 

@@ -332,7 +332,9 @@ def _as_hw_or_hw3(img: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _new_file_mode() -> int:
-    """Permissions a normally created file would get (0o666 minus the umask)."""
+    """Permissions a normally created file would get (0o666 minus the umask), for files made
+    with ``mkstemp`` (0600). Read from /proc where possible: setting the umask to learn it
+    briefly changes it for every thread (orbax saves asynchronously)."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
@@ -340,7 +342,9 @@ def _new_file_mode() -> int:
                     return 0o666 & ~int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    return 0o644
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _fsync_dir(folder: Path) -> None:
