@@ -58,6 +58,22 @@ def mix_stats(means, stds, weights):
     return jnp.tensordot(w, means, axes=1), jnp.tensordot(w, stds, axes=1)
 
 
+def normalise_masks(masks):
+    """Soft region weights (..., K) scaled to sum to one at every position (0 where all are 0)."""
+    return masks / jnp.maximum(masks.sum(axis=-1, keepdims=True), 1e-8)
+
+
+def regional_adain(content_feat, masks, content_means, content_stds, style_means, style_stds):
+    """``sum_k masks_k * AdaIN_k(content)``, AdaIN_k with region k's given content and style
+    statistics (indexable by k, broadcasting against ``content_feat``); ``masks`` (..., K)
+    already normalised (:func:`normalise_masks`)."""
+    out = jnp.zeros(content_feat.shape, jnp.float32)
+    for k in range(masks.shape[-1]):
+        t = (content_feat - content_means[k]) / content_stds[k] * style_stds[k] + style_means[k]
+        out = out + masks[..., k:k + 1] * t
+    return out
+
+
 def masked_adain(content_feat, style_means, style_stds, masks, eps: float = EPS):
     """Spatial control: K styles, each on the region of its mask.
 
@@ -66,14 +82,11 @@ def masked_adain(content_feat, style_means, style_stds, masks, eps: float = EPS)
     binary masks), and the results are combined with the masks normalised to sum to one.
     ``style_means``/``style_stds``: (K, N or 1, 1, 1, C).
     """
-    masks = masks / jnp.maximum(masks.sum(axis=-1, keepdims=True), 1e-8)
-    out = jnp.zeros(content_feat.shape, jnp.float32)
-    for k in range(masks.shape[-1]):
-        m = masks[..., k:k + 1]
-        c_mean, c_std = masked_channel_stats(content_feat, m, eps)
-        t = (content_feat - c_mean) / c_std * style_stds[k] + style_means[k]
-        out = out + m * t
-    return out
+    masks = normalise_masks(masks)
+    stats = [masked_channel_stats(content_feat, masks[..., k:k + 1], eps)
+             for k in range(masks.shape[-1])]
+    return regional_adain(content_feat, masks, [m for m, _ in stats], [s for _, s in stats],
+                          style_means, style_stds)
 
 
 def mse(a, b):

@@ -87,8 +87,7 @@ def _core_moments(vgg, window, bounds, fmasks, dtype=None):
     ys = jnp.arange(fh)[:, None]
     xs = jnp.arange(fw)[None, :]
     inside = ((ys >= bounds[0]) & (ys < bounds[1]) & (xs >= bounds[2]) & (xs < bounds[3]))
-    m = fmasks / jnp.maximum(fmasks.sum(axis=-1, keepdims=True), 1e-8)  # as ops.masked_adain
-    w = m * inside[..., None].astype(jnp.float32)           # (fh, fw, K)
+    w = ops.normalise_masks(fmasks) * inside[..., None].astype(jnp.float32)   # (fh, fw, K)
     count = w.sum(axis=(0, 1))                                   # (K,)
     mean = jnp.einsum("hwk,hwc->kc", w, feat) / jnp.maximum(count, 1e-12)[:, None]
     m2 = jnp.stack([(w[..., k:k + 1] * jnp.square(feat - mean[k])).sum(axis=(0, 1))
@@ -100,10 +99,7 @@ def _core_moments(vgg, window, bounds, fmasks, dtype=None):
 def _stylize_window(params, window, c_mean, c_std, s_mean, s_std, fmasks, alpha, dtype=None):
     """Encode, AdaIN with given content/style stats per region (K, C), decode one window."""
     feat = models.encode(params["vgg"], window[None], dtype=dtype)[-1][0].astype(jnp.float32)
-    m = fmasks / jnp.maximum(fmasks.sum(axis=-1, keepdims=True), 1e-8)  # (fh, fw, K)
-    t = jnp.zeros_like(feat)
-    for k in range(fmasks.shape[-1]):
-        t = t + m[..., k:k + 1] * ((feat - c_mean[k]) / c_std[k] * s_std[k] + s_mean[k])
+    t = ops.regional_adain(feat, ops.normalise_masks(fmasks), c_mean, c_std, s_mean, s_std)
     target = ops.blend(t, feat, alpha)
     out = models.decode(params["decoder"], target[None].astype(dtype or jnp.float32), dtype=dtype)
     return jnp.clip(out[0].astype(jnp.float32), 0.0, 1.0)
@@ -214,9 +210,7 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
     """
     if not 0.0 <= float(alpha) <= 1.0:
         raise ConfigError(f"alpha must be in [0, 1], got {alpha}")
-    content = np.asarray(content, np.float32)
-    if content.ndim == 4 and content.shape[0] == 1:
-        content = content[0]
+    content = _single(content)
     if content.ndim != 3 or content.shape[-1] != 3:
         raise ConfigError(f"stylize_tiled takes one (H, W, 3) RGB image, got shape {content.shape}")
     if tile < S or overlap < 0 or halo < 0 or overlap >= tile:
@@ -243,9 +237,7 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
         s_mean, s_std = np.stack(means), np.stack(stds)
     else:
         weights = checked_weights(style_weights, len(styles))
-        wn = np.asarray(weights, np.float64) / float(sum(weights))
-        s_mean = (wn[:, None] * np.stack(means)).sum(0, keepdims=True).astype(np.float32)
-        s_std = (wn[:, None] * np.stack(stds)).sum(0, keepdims=True).astype(np.float32)
+        s_mean, s_std = (a[None] for a in ops.mix_stats(np.stack(means), np.stack(stds), weights))
 
     hp, wp = _round8(h), _round8(w)
     c_mean, c_std = content_stats(params["vgg"], content, tile=stats_tile or tile, halo=halo,
