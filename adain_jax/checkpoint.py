@@ -170,21 +170,21 @@ class Checkpoints:
     def restore(self, step: int, abstract_state) -> tuple[Any, dict]:
         """(state, data) of checkpoint ``step``; ``abstract_state`` gives structure, shapes,
         dtypes and shardings (``jax.ShapeDtypeStruct`` leaves)."""
+        where = f"checkpoint {self.directory / str(step)}"
         try:
             out = self.manager.restore(int(step), args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state),
                 data=ocp.args.JsonRestore()))
         except (ValueError, KeyError, TypeError) as e:
             msg = " ".join(str(e).split())[:300]
-            raise ConfigError(f"checkpoint {self.directory / str(step)} does not fit this model "
-                              f"or is corrupt ({type(e).__name__}: {msg}); use a new --workdir"
-                              ) from None
+            raise ConfigError(f"{where} does not fit this model or is corrupt "
+                              f"({type(e).__name__}: {msg}); use a new --workdir") from None
         except Exception as e:  # noqa: BLE001 - OS/orbax/tensorstore errors of a damaged file
-            raise self._unreadable(f"checkpoint {self.directory / str(step)}", e) from None
+            raise self._unreadable(where, e) from None
         data = out["data"]
         if not isinstance(data, Mapping):
-            raise ConfigError(f"checkpoint {self.directory / str(step)} has a malformed data "
-                              f"position record ({type(data).__name__}); use a new --workdir")
+            raise ConfigError(f"{where} has a malformed data position record "
+                              f"({type(data).__name__}); use a new --workdir")
         return out["state"], dict(data)
 
     def wait(self) -> None:
