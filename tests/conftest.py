@@ -20,6 +20,17 @@ def random_params():
     return init_params(jax.random.PRNGKey(0))
 
 
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"adain_script_{name}",
+                                                  REPO / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def needs_shared_weights():
     return pytest.mark.skipif(not WEIGHTS_H5.exists(), reason="../shared/weights not available")
 

@@ -353,12 +353,9 @@ def test_shipped_vgg_loads():
 def test_convert_cli(torch_nets, tmp_path):
     import torch
 
-    import importlib.util
+    from conftest import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "convert_weights", Path(__file__).resolve().parents[1] / "scripts" / "convert_weights.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("convert_weights")
 
     _, dec = torch_nets
     torch.save(dec.state_dict(), tmp_path / "decoder.pth")

@@ -1,8 +1,6 @@
 """scripts/pack_training_data.py and scripts/train_device.py on tiny generated data."""
 import csv
-import importlib.util
 import json
-import sys
 
 import jax
 import numpy as np
@@ -10,25 +8,17 @@ import pytest
 from PIL import Image, ImageOps
 
 from adain_jax import convert, models
-from conftest import REPO, write_ramp_images
-
-
-def _load(name):
-    sys.path.insert(0, str(REPO / "scripts"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from conftest import load_script, write_ramp_images
 
 
 @pytest.fixture(scope="module")
 def pack():
-    return _load("pack_training_data")
+    return load_script("pack_training_data")
 
 
 @pytest.fixture(scope="module")
 def td():
-    return _load("train_device")
+    return load_script("train_device")
 
 
 def _folder(path, n, seed, shapes=((40, 56), (48, 32)), noise=0.05):

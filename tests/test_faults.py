@@ -2,7 +2,6 @@
 damaged or foreign checkpoints, NaN losses. Nothing is lost or half-written."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import shutil
@@ -16,15 +15,8 @@ from PIL import Image
 from adain_jax import cli, convert, image_io, training
 from adain_jax.checkpoint import Checkpoints
 from adain_jax.errors import ConfigError, ImageError, WeightsError
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(f"adain_{name}", ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 # ------------------------------------------------------------------ disk full (real tmpfs)
@@ -97,7 +89,7 @@ def test_save_params_disk_full_leaves_nothing(small_fs):
 
 
 def test_stylize_cli_disk_full(small_fs, tmp_path, capsys):
-    fuzz = _script("fuzz")
+    fuzz = load_script("fuzz")
     dec = tmp_path / "dec.npz"
     dec.write_bytes(fuzz.decoder_npz())
     content, style = tmp_path / "c.png", tmp_path / "s.png"
@@ -199,7 +191,7 @@ def test_cli_refuses_foreign_checkpoint_with_one_line(tmp_path, vgg, capsys):
 
 def test_sigkill_during_training_resumes_bit_identical(tmp_path):
     """One kill_trials trial (1-2 SIGKILLs, one of them while a checkpoint is written)."""
-    kt = _script("kill_trials")
+    kt = load_script("kill_trials")
     ctx = kt.setup(tmp_path)
     rc, seconds = kt.run_to_end(ctx, tmp_path / "ref", tmp_path / "ref.log")
     assert rc == 0, (tmp_path / "ref.log").read_text()[-3000:]

@@ -7,17 +7,14 @@ per-case CPU limit, without running code.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("adain_fuzz", ROOT / "scripts" / "fuzz.py")
-fuzz = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fuzz)
+from conftest import load_script
+
+fuzz = load_script("fuzz")
 
 # cases per target in the pytest sample (~200 in all)
 SAMPLE = {"image.load_image": 30, "image.load_mask": 12, "pth.load_pth": 25,

@@ -1,5 +1,4 @@
 """scripts/quality_report.py end to end on generated images with random weights (no ../shared)."""
-import importlib.util
 import json
 
 import jax
@@ -9,16 +8,12 @@ import pytest
 from PIL import Image
 
 from adain_jax import convert, models, ops
-from conftest import REPO, write_ramp_images
+from conftest import load_script, write_ramp_images
 
 
 @pytest.fixture(scope="module")
 def qr():
-    spec = importlib.util.spec_from_file_location("quality_report",
-                                                  REPO / "scripts" / "quality_report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("quality_report")
 
 
 def _images(folder, n, seed, shapes):

@@ -2,22 +2,18 @@
 refused, shapes are checked before anything big is allocated."""
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import shutil
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from adain_jax import convert, image_io, torch7, torch_pickle
 from adain_jax.errors import ConfigError, ImageError, WeightsError
+from conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("adain_fuzz", ROOT / "scripts" / "fuzz.py")
-fuzz = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fuzz)
+fuzz = load_script("fuzz")
 
 EVIL = [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("builtins", "exec"),
         ("subprocess", "check_output"), ("builtins", "getattr"), ("numpy", "load")]
