@@ -116,18 +116,16 @@ def task_images(task: str) -> int:
 
 # ----------------------------------------------------------------------------- timing
 def timed(fn, warmup: int, repeats: int, inner: int = 1, finish=lambda out: out) -> dict:
-    """Times ``inner`` calls of ``fn`` then ``finish(last output)`` (the device sync), per call."""
-    t0 = time.perf_counter()
-    for _ in range(max(warmup, 1)):
-        finish(fn())
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(inner):
-            out = fn()
-        finish(out)
-        times.append((time.perf_counter() - t) / inner)
+    """Times ``inner`` calls of ``fn`` then ``finish(last output)`` (the device sync), per call
+    (``bench_train.time_steps`` with the output kept for the sync)."""
+    import bench_train
+
+    last = []
+
+    def call():
+        last[:] = [fn()]
+    first, times = bench_train.time_steps(call, max(warmup, 1), repeats, inner,
+                                          lambda: finish(last[0]))
     return {"warmup_s": round(first, 3), "times_s": [round(t, 6) for t in times], "inner": inner}
 
 

@@ -27,7 +27,7 @@ import adain_jax  # noqa: E402,F401  (XLA flags before jax starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from adain_jax import models, training  # noqa: E402
+from adain_jax import training  # noqa: E402
 
 
 def random_vgg(seed=1) -> dict:

@@ -26,13 +26,12 @@ def main() -> None:
     blank = np.ones((tile, tile, 3), np.float32)
     header = [blank] + [image_io.load_image(s, size=tile, crop=True) for s in styles]
     rows = [header]
+    stats = [adain_jax.style_stats(params, image_io.load_image(s, size=args.size))
+             for s in styles]                      # each style read and encoded once
     for c in contents:
         content = image_io.load_image(c, size=args.size, crop=True)
-        row = [content]
-        for s in styles:
-            style = image_io.load_image(s, size=args.size)
-            row.append(np.asarray(adain_jax.stylize(params, content, style)))
-        rows.append(row)
+        rows.append([content] + [np.asarray(adain_jax.stylize(params, content, st))
+                                 for st in stats])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     image_io.save_grid(args.out, rows, tile_height=tile)
     print(f"wrote {args.out}")

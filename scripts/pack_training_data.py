@@ -6,8 +6,7 @@ as WebP, in an ``.npz`` of two plain arrays (no pickle): ``data`` (uint8, the co
 files) and ``offsets`` (int64, ``len + 1`` boundaries). ``scripts/train_device.py`` decodes
 them once and keeps the pixels on the accelerator.
 
-    python scripts/pack_training_data.py ../shared/data/content build/pack/content.npz \
-        --size 256 --quality 70 --limit 2200
+    python scripts/pack_training_data.py ../shared/data/content .devpack/content.npz --limit 2400
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from adain_jax import models, training  # noqa: E402
+from adain_jax import training  # noqa: E402
 from adain_jax.checkpoint import export_decoder  # noqa: E402
 from adain_jax.convert import load_decoder, load_vgg  # noqa: E402
 
@@ -108,8 +108,7 @@ def main(argv=None) -> None:
     if args.init:
         params = jax.tree.map(jnp.asarray, load_decoder(args.init))
         state = training.TrainState(step=state.step, params=params, opt_state=tx.init(params))
-    vgg = jax.device_put(load_vgg(args.vgg))
-    assert models.param_shapes(jax.device_get(vgg)) == models.expected_shapes("vgg")
+    vgg = jax.device_put(load_vgg(args.vgg))   # load_vgg checks keys and shapes
     step_fn = make_step(tx, args.batch_size, args.crop_size, args.style_weight,
                         training.DTYPES[args.dtype], args.seed)
 
