@@ -13,6 +13,8 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
+from . import onednn
+
 Array = Any
 
 # Layer tables: (name, output channels). They define the parameter-tree keys that
@@ -61,7 +63,10 @@ def upsample_nearest(x: Array, factor: int = 2) -> Array:
 
 
 class Conv3x3(nn.Module):
-    """3x3 convolution with reflection padding 1. Params: ``kernel`` (3, 3, in, out), ``bias``."""
+    """3x3 convolution with reflection padding 1. Params: ``kernel`` (3, 3, in, out), ``bias``.
+
+    ``dtype=bfloat16`` on a CPU runs oneDNN's bf16 kernels (``adain_jax.onednn``) when they
+    are available: bf16 inputs, f32 accumulation and output."""
 
     features: int
     dtype: Any = None
@@ -71,6 +76,8 @@ class Conv3x3(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(),
                             (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        if onednn.use_for(self.dtype):  # bf16 on the CPU: oneDNN kernels, f32 out
+            return onednn.conv3x3(reflect_pad(x), kernel, bias)
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
         y = lax.conv_general_dilated(reflect_pad(x), kernel, (1, 1), "VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -240,6 +240,21 @@ def jax_noflag_case(rows: list[str], args) -> dict[str, dict]:
 
 
 # ----------------------------------------------------------------------------- torch
+def _copy_jax_weights(net, params) -> None:
+    """The jax rows' random weights into the torch reference (HWIO -> OIHW, layer order)."""
+    import torch
+
+    vgg, dec = jax.tree.map(np.asarray, params["vgg"]), jax.tree.map(np.asarray, params["decoder"])
+    names = [(vgg, "preprocess")] + [(vgg, n) for n, _ in models.ENCODER_LAYERS]
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    names += [(dec, n) for n, _ in models.DECODER_LAYERS]
+    assert len(convs) == len(names), (len(convs), len(names))
+    with torch.no_grad():
+        for conv, (tree, name) in zip(convs, names):
+            conv.weight.copy_(torch.from_numpy(tree[name]["kernel"].transpose(3, 2, 0, 1).copy()))
+            conv.bias.copy_(torch.from_numpy(tree[name]["bias"].copy()))
+
+
 def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
     import torch
     import torch_adain
@@ -257,6 +272,7 @@ def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
     torch.manual_seed(0)
     fmt = torch.channels_last if bf16 else torch.contiguous_format
     net = torch_adain.Net(torch_adain.make_vgg(), torch_adain.make_decoder())
+    _copy_jax_weights(net, jax_params())   # same weights: comparable rel. errors
     net = net.to(dev).to(memory_format=fmt).eval()
 
     def t(x):
@@ -264,7 +280,7 @@ def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
 
     style = t(images(1, STYLE_SIZE, 1))
 
-    def run(content, s_mean=None, s_std=None):
+    def run(content, s_mean=None, s_std=None, bf16=bf16):
         with torch.inference_mode(), torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
             c = net.encode(content)
             if s_mean is None:
@@ -278,6 +294,14 @@ def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
         with torch.inference_mode(), torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
             s_mean, s_std = torch_adain.calc_mean_std(net.encode(style))
         fn = lambda: run(contents, s_mean, s_std)  # noqa: E731
+        out = timed(fn, warmup, repeats, INNER, torch_finish)
+        if bf16:  # what bf16 autocast loses on the same (torch-initialised) weights
+            with torch.inference_mode():
+                s32 = torch_adain.calc_mean_std(net.encode(style))
+            ref = run(contents, *s32, bf16=False).cpu().numpy()
+            got = fn().cpu().numpy()
+            out["rel_err_vs_f32"] = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+        return out
     else:
         content = t(images(1, int(task[len("stylize"):]), 2))
         fn = lambda: run(content)  # noqa: E731

@@ -1,0 +1,187 @@
+"""bf16 3x3 convolutions on the CPU through oneDNN, as XLA FFI custom calls.
+
+XLA:CPU runs bf16 convolutions by converting to f32 (~350 GFLOP/s on 2 Zen 5 cores);
+oneDNN's AVX512-BF16/AMX kernels run the same layers at ~1 TFLOP/s. ``conv3x3`` is a
+differentiable drop-in for a VALID 3x3 convolution: inputs and weights are rounded to
+bf16, accumulation and outputs are f32 (activations between layers stay f32, so the
+error is below XLA's all-bf16 path). The backward pass reuses the forward kernel for
+the input gradient (a full convolution with the flipped, transposed kernel) and
+oneDNN's backward-weights kernel for the kernel and bias gradients.
+
+The library is compiled once from ``csrc/onednn_conv.cc`` with the system C++
+compiler against the ``onednn-cpu-gomp`` wheel's ``libdnnl`` and jaxlib's FFI headers,
+and cached under ``$ADAIN_JAX_CACHE``. Without a compiler, oneDNN or a bf16-capable
+CPU, ``available()`` is False (``reason()`` says why) and callers use XLA's path.
+``ADAIN_JAX_ONEDNN=0`` disables it.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("csrc") / "onednn_conv.cc"
+FWD, BWD_W = "adain_conv3x3_fwd", "adain_conv3x3_bwd_w"
+BF16_ISAS = ("avx512_core_bf16", "avx512_core_amx")
+CXXFLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w")
+_state: dict = {}
+
+
+def _prefixes() -> list[Path]:
+    roots = [os.environ.get("DNNL_ROOT"), sysconfig.get_path("data"), sys.prefix,
+             sys.base_prefix, "/usr/local", "/usr"]
+    return [Path(r) for r in dict.fromkeys(r for r in roots if r)]
+
+
+def find_onednn() -> tuple[Path, Path] | None:
+    """(include dir, lib dir) of a oneDNN 3.x install (the pip wheels put it under the prefix)."""
+    for root in _prefixes():
+        inc, lib = root / "include", root / "lib"
+        if (inc / "oneapi" / "dnnl" / "dnnl.hpp").is_file() and any(lib.glob("libdnnl.so*")):
+            return inc, lib
+    return None
+
+
+def _build(out_dir: Path) -> Path:
+    """Compiles the custom-call library (cached by a hash of source, headers and paths)."""
+    found = find_onednn()
+    if found is None:
+        raise RuntimeError("oneDNN not found (pip install onednn-cpu-gomp onednn-devel-cpu-gomp)")
+    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        raise RuntimeError("no C++ compiler (g++) on PATH")
+    inc, lib = found
+    ffi_inc = Path(jax.ffi.include_dir())
+    lib_so = sorted(lib.glob("libdnnl.so*"))[0]
+    key = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), (ffi_inc / "xla" / "ffi" / "api" / "ffi.h").read_bytes(),
+                 str(lib_so.resolve()).encode(), cxx.encode(), " ".join(CXXFLAGS).encode()):
+        key.update(part)
+    target = out_dir / f"adain_onednn_{key.hexdigest()[:16]}.so"
+    if target.is_file():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+    os.close(fd)
+    cmd = [cxx, *CXXFLAGS, str(SOURCE), f"-I{inc}",
+           f"-I{ffi_inc}", f"-L{lib}", "-ldnnl", f"-Wl,-rpath,{lib}", "-o", tmp]
+    log.info("building the oneDNN convolution library: %s", " ".join(cmd))
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if done.returncode:
+            raise RuntimeError(f"compiling {SOURCE.name} failed: {done.stderr.strip()[-500:]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _load() -> None:
+    if os.environ.get("ADAIN_JAX_ONEDNN", "1") in ("0", "false", "no", "off"):
+        raise RuntimeError("disabled by ADAIN_JAX_ONEDNN=0")
+    if sys.platform != "linux":
+        raise RuntimeError(f"only built on Linux, not {sys.platform}")
+    from .fetch import get_cache_dir
+
+    lib = ctypes.CDLL(str(_build(get_cache_dir() / "onednn")))
+    lib.adain_onednn_isa.restype = ctypes.c_char_p
+    isa = lib.adain_onednn_isa().decode()
+    if isa not in BF16_ISAS:
+        raise RuntimeError(f"this CPU has no bf16 instructions oneDNN uses (isa: {isa})")
+    jax.ffi.register_ffi_target(FWD, jax.ffi.pycapsule(lib.AdainConv3x3Fwd), platform="cpu")
+    jax.ffi.register_ffi_target(BWD_W, jax.ffi.pycapsule(lib.AdainConv3x3BwdW), platform="cpu")
+    _state["isa"] = isa
+
+
+def available() -> bool:
+    """Builds and registers the kernels on first call; False (with ``reason()``) if impossible."""
+    if "ok" not in _state:
+        try:
+            _load()
+            _state["ok"] = True
+        except Exception as e:  # any failure means: use XLA's convolutions
+            _state["ok"], _state["reason"] = False, str(e)
+            log.info("oneDNN convolutions unavailable: %s", e)
+    return _state["ok"]
+
+
+def reason() -> str:
+    """Why ``available()`` is False ('' if it is True or was not asked yet)."""
+    return _state.get("reason", "")
+
+
+def isa() -> str:
+    return _state.get("isa", "")
+
+
+def use_for(dtype) -> bool:
+    """Whether a convolution in ``dtype`` should go through oneDNN: bf16 on a single CPU device."""
+    return (dtype is not None and jnp.dtype(dtype) == jnp.bfloat16
+            and jax.default_backend() == "cpu" and jax.device_count() == 1 and available())
+
+
+def _fwd_call(x_bf16, kernel, bias, pad: int, compensate: bool):
+    if not available():
+        raise RuntimeError(f"oneDNN convolutions are unavailable: {reason()}")
+    n, h, w, _ = x_bf16.shape
+    out = jax.ShapeDtypeStruct((n, h + 2 * pad - 2, w + 2 * pad - 2, kernel.shape[-1]),
+                               jnp.float32)
+    return jax.ffi.ffi_call(FWD, out)(x_bf16, kernel.astype(jnp.float32),
+                                      bias.astype(jnp.float32), pad=np.int64(pad),
+                                      compensate=np.bool_(compensate))
+
+
+@jax.custom_vjp
+def conv3x3(x, kernel, bias):
+    """VALID 3x3 convolution + bias of NHWC ``x`` (N, H, W, I) with ``kernel`` (3, 3, I, O):
+    bf16 inputs, f32 accumulation and output (N, H-2, W-2, O).
+
+    The kernel's rounding error is compensated for each image's mean input: a constant
+    input channel contributes ``mean * sum(kernel - bf16(kernel))`` of error to every pixel,
+    which the kernel adds back through a per-image bias (exact for constant inputs; cuts the
+    network's error vs f32 by ~25%, below XLA's and torch's bf16 paths). The gradient
+    treats that correction (~1e-3 of the output) as a constant."""
+    return _fwd_call(x.astype(jnp.bfloat16), kernel, bias, 0, True)
+
+
+def _conv3x3_fwd(x, kernel, bias):
+    x_bf16 = x.astype(jnp.bfloat16)
+    # Zero-size arrays carry the primal dtypes (residuals must be arrays).
+    return _fwd_call(x_bf16, kernel, bias, 0, True), (x_bf16, kernel, jnp.zeros(0, x.dtype), bias)
+
+
+def _conv3x3_bwd(res, dy):
+    x_bf16, kernel, x_like, bias = res
+    dy_bf16 = dy.astype(jnp.bfloat16)
+    # Input gradient: full (pad 2) convolution with the kernel flipped in H, W and I <-> O.
+    flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+    dx = _fwd_call(dy_bf16, flipped, jnp.zeros(kernel.shape[2], jnp.float32), 2, False)
+    dw, db = jax.ffi.ffi_call(
+        BWD_W, (jax.ShapeDtypeStruct(kernel.shape, jnp.float32),
+                jax.ShapeDtypeStruct(kernel.shape[-1:], jnp.float32)))(
+        x_bf16, dy_bf16, pad=np.int64(0))
+    return dx.astype(x_like.dtype), dw.astype(kernel.dtype), db.astype(bias.dtype)
+
+
+conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+
+@functools.cache
+def describe() -> str:
+    """One line for logs and benchmark headers."""
+    return f"oneDNN bf16 ({isa()})" if available() else f"XLA (oneDNN unavailable: {reason()})"

@@ -1,0 +1,174 @@
+"""oneDNN bf16 convolutions (adain_jax.onednn): exact parity with XLA on bf16-rounded
+operands, the kernel-rounding compensation, gradients, dispatch and fallback."""
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from adain_jax import models, onednn, training
+
+from conftest import REPO
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def test_available_where_the_cpu_has_bf16():
+    """CI's CPU has AVX512-BF16: a broken build must fail here, not silently fall back."""
+    if not (_cpu_has_bf16() and sys.platform == "linux"):
+        pytest.skip("no bf16 CPU instructions here")
+    assert onednn.available(), onednn.reason()
+    assert onednn.isa() in onednn.BF16_ISAS
+    assert "oneDNN bf16" in onednn.describe()
+
+
+needs_onednn = pytest.mark.skipif(not onednn.available(),
+                                  reason=f"oneDNN unavailable: {onednn.reason()}")
+
+
+def rnd(shape, seed, scale=1.0, offset=0.0):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape) * scale + offset,
+                       jnp.float32)
+
+
+def bf16(a):
+    return a.astype(jnp.bfloat16).astype(jnp.float32)
+
+
+def xla_conv(x, w, pad=0):
+    return lax.conv_general_dilated(x, w, (1, 1), [(pad, pad), (pad, pad)],
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                    precision=lax.Precision.HIGHEST)
+
+
+SHAPES = [(2, 9, 12, 5, 7), (1, 20, 18, 64, 64), (3, 11, 6, 3, 64), (1, 8, 8, 128, 3)]
+
+
+@needs_onednn
+@pytest.mark.parametrize("n,h,w,ci,co", SHAPES)
+def test_forward_equals_xla_on_bf16_operands(n, h, w, ci, co):
+    """Without compensation the kernel is exactly conv(bf16(x), bf16(w)) + b in f32."""
+    x, k, b = rnd((n, h, w, ci), 1), rnd((3, 3, ci, co), 2, 0.1), rnd((co,), 3)
+    got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, 0, False)
+    ref = xla_conv(bf16(x), bf16(k)) + b
+    assert got.shape == (n, h - 2, w - 2, co) and got.dtype == jnp.float32
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+@pytest.mark.parametrize("n,h,w,ci,co", SHAPES)
+def test_compensation_is_mean_times_kernel_rounding(n, h, w, ci, co):
+    """Compensated output - plain output == per-image mean(bf16(x)) . sum_hw(w - bf16(w))."""
+    x, k, b = rnd((n, h, w, ci), 4, 1.0, 0.7), rnd((3, 3, ci, co), 5, 0.1), rnd((co,), 6)
+    xb = x.astype(jnp.bfloat16)
+    plain = onednn._fwd_call(xb, k, b, 0, False)
+    comp = onednn._fwd_call(xb, k, b, 0, True)
+    mean = np.asarray(bf16(x), np.float64).mean((1, 2))
+    resid = (np.asarray(k, np.float64) - np.asarray(bf16(k), np.float64)).sum((0, 1))
+    expect = (mean @ resid)[:, None, None, :]
+    np.testing.assert_allclose(comp - plain, np.broadcast_to(expect, plain.shape),
+                               rtol=1e-3, atol=2e-6)
+
+
+@needs_onednn
+def test_compensation_is_exact_for_constant_inputs():
+    """A constant input makes the compensated bf16 conv equal the f32 conv of bf16(x)."""
+    const = float(bf16(jnp.float32(0.8125)))
+    x = jnp.full((2, 10, 10, 32), const, jnp.float32)
+    k, b = rnd((3, 3, 32, 16), 7, 0.1), rnd((16,), 8)
+    got = onednn.conv3x3(x, k, b)
+    exact = xla_conv(x, k) + b
+    plain = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, 0, False)
+    assert float(jnp.abs(got - exact).max()) < 1e-5 < float(jnp.abs(plain - exact).max())
+
+
+@needs_onednn
+def test_zero_padded_call_is_a_full_convolution():
+    x, k, b = rnd((2, 7, 9, 16), 9), rnd((3, 3, 16, 8), 10, 0.1), rnd((8,), 11)
+    got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, 2, False)
+    np.testing.assert_allclose(got, xla_conv(bf16(x), bf16(k), pad=2) + b, rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+@pytest.mark.parametrize("n,h,w,ci,co", SHAPES[:3])
+def test_gradients_match_xla_on_bf16_operands(n, h, w, ci, co):
+    """dx = full conv of bf16(dy) with bf16(w) flipped; dw, db from bf16(x) and bf16(dy)."""
+    x, k, b = rnd((n, h, w, ci), 12), rnd((3, 3, ci, co), 13, 0.1), rnd((co,), 14)
+    g = rnd((n, h - 2, w - 2, co), 15)
+    dx, dk, db = jax.jit(jax.grad(lambda *a: jnp.sum(onednn.conv3x3(*a) * g),
+                                  argnums=(0, 1, 2)))(x, k, b)
+    gb = bf16(g)
+    _, vjp = jax.vjp(lambda x_, k_: xla_conv(x_, k_), bf16(x), bf16(k))
+    rx, rk = vjp(gb)
+    np.testing.assert_allclose(dx, rx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dk, rk, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(db, gb.sum((0, 1, 2)), rtol=1e-5, atol=1e-4)
+    assert dx.dtype == dk.dtype == db.dtype == jnp.float32
+
+
+@needs_onednn
+def test_bfloat16_models_use_onednn_and_stay_close_to_float32():
+    params = {"vgg": models.random_params_np("vgg"), "decoder": models.random_params_np("decoder")}
+    rgb = jnp.asarray(np.random.default_rng(0).random((1, 32, 40, 3)), jnp.float32)
+    hlo = jax.jit(lambda v, x: models.encode(v, x, jnp.bfloat16)).lower(
+        params["vgg"], rgb).as_text()
+    assert hlo.count(onednn.FWD) == len(models.ENCODER_LAYERS)
+    with jax.default_matmul_precision("highest"):
+        ref = models.encode(params["vgg"], rgb)
+        ref_img = models.decode(params["decoder"], ref[-1])
+    got = models.encode(params["vgg"], rgb, jnp.bfloat16)
+    img = models.decode(params["decoder"], ref[-1], jnp.bfloat16)
+    for a, r in zip(got + (img,), ref + (ref_img,)):
+        assert a.dtype == jnp.float32
+        assert float(jnp.linalg.norm(a - r) / jnp.linalg.norm(r)) < 1.5e-2
+
+
+@needs_onednn
+def test_training_step_computes_no_vgg_weight_gradients():
+    """The frozen VGG's kernel gradients are dead code: only the decoder's 9 layers call
+    the backward-weights kernel in the compiled bf16 step."""
+    mesh = training.make_mesh()
+    step = training.compiled_step(mesh, 1e-4, 5e-5, 10.0, "bfloat16")
+    state = training.new_state(mesh, 1e-4, 5e-5, seed=0)
+    vgg = training.replicate(models.random_params_np("vgg"), mesh)
+    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    batch = training.global_batch({"content": x, "style": x[::-1]}, mesh, 2)
+    compiled = step.lower(state, vgg, batch).compile().as_text()
+    assert compiled.count(f'custom_call_target="{onednn.BWD_W}"') == len(models.DECODER_LAYERS)
+    state, metrics = step(state, vgg, batch)
+    assert np.isfinite(float(metrics["loss"]))
+
+
+def test_disabled_by_env_falls_back_to_xla():
+    code = ("import jax.numpy as jnp; from adain_jax import onednn;"
+            "print(onednn.use_for(jnp.bfloat16), onednn.available(), onednn.reason())")
+    env = dict(os.environ, ADAIN_JAX_ONEDNN="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False False disabled by ADAIN_JAX_ONEDNN=0"
+
+
+def test_float32_never_uses_onednn():
+    assert not onednn.use_for(None) and not onednn.use_for(jnp.float32)
+
+
+def test_build_failure_is_a_reason_not_an_exception(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    if onednn.find_onednn() is None:
+        with pytest.raises(RuntimeError, match="oneDNN not found"):
+            onednn._build(tmp_path)
+        return
+    with pytest.raises((RuntimeError, OSError)):
+        onednn._build(tmp_path)
+    assert not list(tmp_path.glob("*.so")), "no half-written library is left behind"
