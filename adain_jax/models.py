@@ -63,12 +63,16 @@ def upsample_nearest(x: Array, factor: int = 2) -> Array:
 
 
 class Conv3x3(nn.Module):
-    """3x3 convolution with reflection padding 1. Params: ``kernel`` (3, 3, in, out), ``bias``.
+    """3x3 convolution with reflection padding 1 (+ ReLU). Params: ``kernel`` (3, 3, in, out),
+    ``bias``.
 
     ``dtype=bfloat16`` on a CPU runs oneDNN's bf16 kernels (``adain_jax.onednn``) when they
-    are available: bf16 inputs, f32 accumulation and output."""
+    are available: bf16 inputs, f32 accumulation, the ReLU fused, and a bf16 output unless
+    ``is_output`` (the network's last layer, kept float32)."""
 
     features: int
+    relu: bool = False
+    is_output: bool = False
     dtype: Any = None
 
     @nn.compact
@@ -76,12 +80,13 @@ class Conv3x3(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(),
                             (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        if onednn.use_for(self.dtype):  # bf16 on the CPU: oneDNN kernels, f32 out
-            return onednn.conv3x3(reflect_pad(x), kernel, bias)
+        if onednn.use_for(self.dtype):
+            return onednn.conv3x3(x, kernel, bias, self.relu,
+                                  jnp.float32 if self.is_output else jnp.bfloat16)
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
         y = lax.conv_general_dilated(reflect_pad(x), kernel, (1, 1), "VALID",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        return y + bias
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+        return nn.relu(y) if self.relu else y
 
 
 class Encoder(nn.Module):
@@ -99,7 +104,8 @@ class Encoder(nn.Module):
         x = nn.Conv(3, (1, 1), dtype=self.dtype, name="preprocess")(rgb)
         feats = []
         for name, ch in ENCODER_LAYERS:
-            x = nn.relu(Conv3x3(ch, dtype=self.dtype, name=name)(x))
+            x = Conv3x3(ch, relu=True, is_output=name == ENCODER_LAYERS[-1][0],
+                        dtype=self.dtype, name=name)(x)
             if name.endswith("_1"):
                 feats.append(x)
             if name in POOL_AFTER:
@@ -119,9 +125,8 @@ class Decoder(nn.Module):
     def __call__(self, feat: Array) -> Array:
         x = feat
         for name, ch in DECODER_LAYERS:
-            x = Conv3x3(ch, dtype=self.dtype, name=name)(x)
-            if name != "conv1_1":
-                x = nn.relu(x)
+            last = name == DECODER_LAYERS[-1][0]
+            x = Conv3x3(ch, relu=not last, is_output=last, dtype=self.dtype, name=name)(x)
             if name in UPSAMPLE_AFTER:
                 x = upsample_nearest(x)
         return x

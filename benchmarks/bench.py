@@ -3,7 +3,7 @@
 Rows are ``<impl>/<task>``:
 
 * impls: ``jax-f32`` (the package's default: float32, XLA flags of ``adain_jax._xla``),
-  ``jax-bf16`` (``dtype=jnp.bfloat16``), ``jax-f32-noflag`` (float32 without the XLA flag; run
+  ``jax-bf16`` (``dtype=jnp.bfloat16``; on the CPU the oneDNN kernels of ``adain_jax.onednn``), ``jax-f32-noflag`` (float32 without the XLA flag; run
   in a child process because XLA reads its flags once), ``torch-f32`` and ``torch-bf16-cl``
   (the PyTorch reference of ``benchmarks/torch_adain.py``; bf16 autocast + channels_last),
   ``magenta`` (``benchmarks/magenta.py``, onnxruntime; stylizes at 384 px internally).
@@ -373,6 +373,10 @@ def environment() -> dict:
            "onnxruntime": _version("onnxruntime"), "torch_threads": torch.get_num_threads(),
            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "loadavg_at_end": os.getloadavg(),
            "device": DEVICE}
+    if DEVICE == "cpu":
+        from adain_jax import onednn
+
+        env["jax_bf16_convolutions"] = onednn.describe()
     if DEVICE == "gpu":
         env["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
         env["jax_device"] = jax.devices()[0].device_kind
@@ -399,7 +403,9 @@ def markdown(result: dict) -> str:
              f"{env['date']}; {where}{env['cpu']} ({env['cpu_count']} cores; {' '.join(env['isa'])}); "
              f"jax {env['jax']} / jaxlib {env['jaxlib']}, torch {env['torch']} "
              f"({env['torch_threads']} threads), onnxruntime {env['onnxruntime']}; "
-             f"XLA_FLAGS=`{env['XLA_FLAGS']}`; load average at the end "
+             f"XLA_FLAGS=`{env['XLA_FLAGS']}`; "
+             + (f"jax-bf16 convolutions: {env['jax_bf16_convolutions']}; "
+                if env.get("jax_bf16_convolutions") else "") + "load average at the end "
              f"{', '.join(f'{x:.2f}' for x in env['loadavg_at_end'])}.", "",
              "Random weights. Latency rows: batch 1 content of the given size + a 512 px style "
              f"image (encoded in the call). throughput512: {THROUGHPUT_BATCH} contents at 512 px, "
@@ -410,9 +416,9 @@ def markdown(result: dict) -> str:
              "fastest median of the task (1.0 = fastest). GFLOP/s counts convolution work "
              f"(2 FLOP/MAC); peak = measured {8192 if gpu else 2048}^3 matmul GFLOP/s for the "
              "row's dtype" + (" (float32 rows use TF32, so their share is against the bf16 peak "
-                              "too)" if gpu else "") + ". rel. error (adain-jax throughput rows): "
-             "||out - ref|| / ||ref|| against the same call in float32 at matmul precision "
-             "'highest'.", ""]
+                              "too)" if gpu else "") + ". rel. error (throughput rows): "
+             "||out - ref|| / ||ref|| against the same call in float32 (jax: at matmul precision "
+             "'highest'; torch-bf16-cl: autocast off), all on the same weights.", ""]
     if peaks:
         lines += ["Measured matmul peaks (GFLOP/s): " + ", ".join(f"{k} {v}" for k, v in peaks.items()),
                   ""]

@@ -59,7 +59,7 @@ SHAPES = [(2, 9, 12, 5, 7), (1, 20, 18, 64, 64), (3, 11, 6, 3, 64), (1, 8, 8, 12
 def test_forward_equals_xla_on_bf16_operands(n, h, w, ci, co):
     """Without compensation the kernel is exactly conv(bf16(x), bf16(w)) + b in f32."""
     x, k, b = rnd((n, h, w, ci), 1), rnd((3, 3, ci, co), 2, 0.1), rnd((co,), 3)
-    got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, 0, False)
+    got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b)
     ref = xla_conv(bf16(x), bf16(k)) + b
     assert got.shape == (n, h - 2, w - 2, co) and got.dtype == jnp.float32
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
@@ -71,8 +71,8 @@ def test_compensation_is_mean_times_kernel_rounding(n, h, w, ci, co):
     """Compensated output - plain output == per-image mean(bf16(x)) . sum_hw(w - bf16(w))."""
     x, k, b = rnd((n, h, w, ci), 4, 1.0, 0.7), rnd((3, 3, ci, co), 5, 0.1), rnd((co,), 6)
     xb = x.astype(jnp.bfloat16)
-    plain = onednn._fwd_call(xb, k, b, 0, False)
-    comp = onednn._fwd_call(xb, k, b, 0, True)
+    plain = onednn._fwd_call(xb, k, b)
+    comp = onednn._fwd_call(xb, k, b, compensate=True)
     mean = np.asarray(bf16(x), np.float64).mean((1, 2))
     resid = (np.asarray(k, np.float64) - np.asarray(bf16(k), np.float64)).sum((0, 1))
     expect = (mean @ resid)[:, None, None, :]
@@ -87,28 +87,62 @@ def test_compensation_is_exact_for_constant_inputs():
     x = jnp.full((2, 10, 10, 32), const, jnp.float32)
     k, b = rnd((3, 3, 32, 16), 7, 0.1), rnd((16,), 8)
     got = onednn.conv3x3(x, k, b)
-    exact = xla_conv(x, k) + b
-    plain = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, 0, False)
+    exact = xla_conv(models.reflect_pad(x), k) + b
+    plain = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, reflect=onednn.REFLECT)
     assert float(jnp.abs(got - exact).max()) < 1e-5 < float(jnp.abs(plain - exact).max())
+
+
+@needs_onednn
+@pytest.mark.parametrize("compensate", [False, True])
+def test_fused_relu_and_bf16_output(compensate):
+    """ReLU post-op and bf16 output equal the f32 result, ReLU'd and rounded."""
+    x, k, b = rnd((2, 10, 12, 16), 16, 1.0, 0.3), rnd((3, 3, 16, 32), 17, 0.1), rnd((32,), 18)
+    xb = x.astype(jnp.bfloat16)
+    f32 = onednn._fwd_call(xb, k, b, compensate=compensate)
+    got = onednn._fwd_call(xb, k, b, compensate=compensate, relu=True, out_dtype=jnp.bfloat16)
+    assert got.dtype == jnp.bfloat16 and float(f32.min()) < 0
+    np.testing.assert_array_equal(np.asarray(got.astype(jnp.float32)),
+                                  np.asarray(bf16(jnp.maximum(f32, 0))))
+
+
+@needs_onednn
+def test_relu_gradient_masks_with_the_output():
+    x, k, b = rnd((2, 9, 9, 8), 19), rnd((3, 3, 8, 8), 20, 0.3), rnd((8,), 21)
+    g = rnd((2, 9, 9, 8), 22)
+    loss = lambda relu: lambda *a: jnp.sum(  # noqa: E731
+        onednn.conv3x3(*a, relu=relu).astype(jnp.float32) * g)
+    got = jax.grad(loss(True), argnums=(0, 1, 2))(x, k, b)
+    y = onednn.conv3x3(x, k, b)
+    mask = (y > 0).astype(jnp.float32)
+    g_masked = g * mask
+    ref = jax.grad(lambda *a: jnp.sum(onednn.conv3x3(*a) * g_masked), argnums=(0, 1, 2))(x, k, b)
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
 
 
 @needs_onednn
 def test_zero_padded_call_is_a_full_convolution():
     x, k, b = rnd((2, 7, 9, 16), 9), rnd((3, 3, 16, 8), 10, 0.1), rnd((8,), 11)
-    got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, 2, False)
+    got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, pad=2)
     np.testing.assert_allclose(got, xla_conv(bf16(x), bf16(k), pad=2) + b, rtol=1e-5, atol=1e-5)
 
 
 @needs_onednn
-@pytest.mark.parametrize("n,h,w,ci,co", SHAPES[:3])
-def test_gradients_match_xla_on_bf16_operands(n, h, w, ci, co):
-    """dx = full conv of bf16(dy) with bf16(w) flipped; dw, db from bf16(x) and bf16(dy)."""
+@pytest.mark.parametrize("n,h,w,ci,co", [(2, 9, 12, 5, 7), (1, 20, 18, 64, 64), (3, 1, 6, 3, 16),
+                                        (2, 5, 1, 8, 4), (1, 2, 3, 4, 5)])
+def test_reflection_padded_conv_and_gradients_match_xla_on_bf16_operands(n, h, w, ci, co):
+    """conv3x3 pads inside the kernel (reflection; edge for 1-pixel sides, as
+    models.reflect_pad). Gradients: dx = full conv of bf16(dy) with bf16(w) flipped, through
+    the padding's transpose; dw, db from bf16(x) and bf16(dy)."""
     x, k, b = rnd((n, h, w, ci), 12), rnd((3, 3, ci, co), 13, 0.1), rnd((co,), 14)
-    g = rnd((n, h - 2, w - 2, co), 15)
+    g = rnd((n, h, w, co), 15)
+    y = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, reflect=onednn._border_mode(x.shape))
+    np.testing.assert_allclose(y, xla_conv(models.reflect_pad(bf16(x)), bf16(k)) + b,
+                               rtol=1e-5, atol=1e-5)
     dx, dk, db = jax.jit(jax.grad(lambda *a: jnp.sum(onednn.conv3x3(*a) * g),
                                   argnums=(0, 1, 2)))(x, k, b)
     gb = bf16(g)
-    _, vjp = jax.vjp(lambda x_, k_: xla_conv(x_, k_), bf16(x), bf16(k))
+    _, vjp = jax.vjp(lambda x_, k_: xla_conv(models.reflect_pad(x_), k_), bf16(x), bf16(k))
     rx, rk = vjp(gb)
     np.testing.assert_allclose(dx, rx, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dk, rk, rtol=1e-4, atol=1e-3)
@@ -122,14 +156,17 @@ def test_bfloat16_models_use_onednn_and_stay_close_to_float32():
     rgb = jnp.asarray(np.random.default_rng(0).random((1, 32, 40, 3)), jnp.float32)
     hlo = jax.jit(lambda v, x: models.encode(v, x, jnp.bfloat16)).lower(
         params["vgg"], rgb).as_text()
-    assert hlo.count(onednn.FWD) == len(models.ENCODER_LAYERS)
+    # bf16 outputs between layers; relu4_1 (the network's output) in f32
+    assert hlo.count(f"@{onednn.FWD_BF16}(") == len(models.ENCODER_LAYERS) - 1
+    assert hlo.count(f"@{onednn.FWD}(") == 1
     with jax.default_matmul_precision("highest"):
         ref = models.encode(params["vgg"], rgb)
         ref_img = models.decode(params["decoder"], ref[-1])
     got = models.encode(params["vgg"], rgb, jnp.bfloat16)
     img = models.decode(params["decoder"], ref[-1], jnp.bfloat16)
+    assert [a.dtype for a in got + (img,)] == [jnp.bfloat16] * 3 + [jnp.float32] * 2
     for a, r in zip(got + (img,), ref + (ref_img,)):
-        assert a.dtype == jnp.float32
+        a = a.astype(jnp.float32)
         assert float(jnp.linalg.norm(a - r) / jnp.linalg.norm(r)) < 1.5e-2
 
 

@@ -3,12 +3,14 @@
 // XLA:CPU has no bf16 convolution kernels (it converts to f32 and runs ~350 GFLOP/s);
 // oneDNN's brgemm convolutions use AVX512-BF16 / AMX and run ~1 TFLOP/s on 2 cores.
 // Layouts are XLA's defaults: activations NHWC, kernels HWIO, all dense row-major.
-// Inputs are bf16, accumulation and outputs f32. Primitives are cached per shape.
+// Inputs are bf16, accumulation f32, outputs f32 or bf16. Primitives are cached per shape.
 //
 // Targets (see adain_jax/onednn.py):
-//   adain_conv3x3_fwd(x bf16 (N,H,W,I), w f32 (3,3,I,O), b f32 (O)) -> y f32;
-//     attrs pad (zero padding), compensate (kernel-rounding compensation, below)
-//   adain_conv3x3_bwd_w(x bf16 (N,H,W,I), dy bf16 (N,H',W',O)) -> dw f32 (3,3,I,O), db f32 (O)
+//   adain_conv3x3_fwd[_bf16](x bf16 (N,H,W,I), w f32 (3,3,I,O), b f32 (O)) -> y f32 [bf16];
+//     attrs reflect (0: x is already padded, 1: reflection-pad x by 1 here, 2: edge-pad),
+//     pad (oneDNN zero padding), compensate (kernel-rounding compensation, below), relu
+//   adain_conv3x3_bwd_w(x bf16 (N,H,W,I), dy bf16 (N,H',W',O)) -> dw f32 (3,3,I,O), db f32 (O);
+//     attrs pad, reflect
 #include <omp.h>
 
 #include <cstdint>
@@ -35,7 +37,8 @@ dnnl::engine& Engine() {
   return engine;
 }
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+// (N, H, W, I, O, pad) and, for the forward kernels, (bf16 output, fused ReLU).
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
 
 struct Fwd {
   dnnl::convolution_forward::primitive_desc pd;
@@ -56,23 +59,30 @@ std::map<Key, std::shared_ptr<Fwd>> fwd_cache;
 std::map<Key, std::shared_ptr<BwdW>> bwd_w_cache;
 
 dnnl::convolution_forward::primitive_desc FwdDesc(int64_t n, int64_t h, int64_t w, int64_t ci,
-                                                  int64_t co, int64_t pad, dnnl::prop_kind prop) {
+                                                  int64_t co, int64_t pad, dnnl::prop_kind prop,
+                                                  bool out_bf16 = false, bool relu = false) {
   const int64_t ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
   memory::desc src({n, ci, h, w}, dt::bf16, tag::nhwc);
   memory::desc wei({co, ci, 3, 3}, dt::bf16, tag::any);
   memory::desc bias({co}, dt::f32, tag::a);
-  memory::desc dst({n, co, ho, wo}, dt::f32, tag::nhwc);
+  memory::desc dst({n, co, ho, wo}, out_bf16 ? dt::bf16 : dt::f32, tag::nhwc);
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(ops);
+  }
   return dnnl::convolution_forward::primitive_desc(
       Engine(), prop, dnnl::algorithm::convolution_direct, src, wei, bias, dst, {1, 1},
-      {pad, pad}, {pad, pad});
+      {pad, pad}, {pad, pad}, attr);
 }
 
 std::shared_ptr<Fwd> GetFwd(const Key& key) {
   std::lock_guard<std::mutex> lock(cache_mutex);
   auto it = fwd_cache.find(key);
   if (it != fwd_cache.end()) return it->second;
-  auto [n, h, w, ci, co, pad] = key;
-  auto pd = FwdDesc(n, h, w, ci, co, pad, dnnl::prop_kind::forward_inference);
+  auto [n, h, w, ci, co, pad, out_bf16, relu] = key;
+  auto pd = FwdDesc(n, h, w, ci, co, pad, dnnl::prop_kind::forward_inference, out_bf16, relu);
   memory::desc user_w({co, ci, 3, 3}, dt::f32, tag::hwio);
   auto entry = std::make_shared<Fwd>(Fwd{
       pd, dnnl::convolution_forward(pd), user_w,
@@ -85,7 +95,7 @@ std::shared_ptr<BwdW> GetBwdW(const Key& key) {
   std::lock_guard<std::mutex> lock(cache_mutex);
   auto it = bwd_w_cache.find(key);
   if (it != bwd_w_cache.end()) return it->second;
-  auto [n, h, w, ci, co, pad] = key;
+  auto [n, h, w, ci, co, pad, unused_bf16, unused_relu] = key;
   auto hint = FwdDesc(n, h, w, ci, co, pad, dnnl::prop_kind::forward_training);
   const int64_t ho = h + 2 * pad - 2, wo = w + 2 * pad - 2;
   memory::desc src({n, ci, h, w}, dt::bf16, tag::nhwc);
@@ -137,68 +147,129 @@ void ChannelMeans(const uint16_t* x, int64_t rows, int64_t c, float* mean) {
   }
 }
 
+// Reflection padding by 1 (clamped "edge" padding with `edge`) of `n` bf16 NHWC images
+// (h, w, c) into `out` (n, h + 2, w + 2, c): row copies, parallel over rows. Doing it here
+// instead of in XLA saves a slow XLA:CPU concatenate pass per layer.
+void PadImages(const uint16_t* x, int64_t n, int64_t h, int64_t w, int64_t c, bool edge,
+               uint16_t* out) {
+  auto src_index = [edge](int64_t i, int64_t size) -> int64_t {
+    if (i < 0) return edge || size == 1 ? 0 : 1;
+    if (i >= size) return edge || size == 1 ? size - 1 : size - 2;
+    return i;
+  };
+  const int64_t wp = w + 2, rows = n * (h + 2);
+  const int64_t left = src_index(-1, w), right = src_index(w, w);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t img = r / (h + 2), row = r % (h + 2);
+    const uint16_t* src = x + (img * h + src_index(row - 1, h)) * w * c;
+    uint16_t* dst = out + r * wp * c;
+    std::memcpy(dst + c, src, w * c * sizeof(uint16_t));
+    std::memcpy(dst, src + left * c, c * sizeof(uint16_t));
+    std::memcpy(dst + (w + 1) * c, src + right * c, c * sizeof(uint16_t));
+  }
+}
+
+// A per-thread buffer for padded inputs, reused across calls (no page faults per call);
+// buffers above 64 MiB are freed after the call.
+struct Scratch {
+  std::vector<uint16_t>& buffer;
+  explicit Scratch(size_t elements) : buffer(Get()) { buffer.resize(elements); }
+  ~Scratch() {
+    if (buffer.size() * sizeof(uint16_t) > (64u << 20)) std::vector<uint16_t>().swap(buffer);
+  }
+  static std::vector<uint16_t>& Get() {
+    thread_local std::vector<uint16_t> storage;
+    return storage;
+  }
+};
+
+constexpr int64_t kNoPad = 0, kReflect = 1, kEdge = 2;
+
+// `x` is padded by 1 here when `reflect` is kReflect/kEdge, then convolved with zero padding
+// `pad` (0 for the network, 2 for the input gradient's full convolution).
 // With `compensate`, each image gets its own bias: b + mean(x) . sum_hw(w - bf16(w)), which
 // removes the error that rounding the kernel to bf16 causes on the input's per-channel
 // mean (exact for constant inputs).
+// The output is f32 or bf16 (kOut), optionally through a fused ReLU.
+template <ffi::DataType kOut>
 ffi::Error ConvFwd(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> b,
-                   ffi::ResultBuffer<ffi::F32> y, int64_t pad, bool compensate) {
+                   ffi::ResultBuffer<kOut> y, int64_t pad, int64_t reflect, bool compensate,
+                   bool relu) {
+  constexpr bool kBf16 = kOut == ffi::DataType::BF16;
   auto xd = x.dimensions(), wd = w.dimensions();
   if (xd.size() != 4 || wd.size() != 4 || wd[0] != 3 || wd[1] != 3 || wd[2] != xd[3])
     return ffi::Error::InvalidArgument("adain_conv3x3_fwd: bad shapes");
   const int64_t n = xd[0], h = xd[1], wi = xd[2], ci = xd[3], co = wd[3];
-  const int64_t ho = h + 2 * pad - 2, wo = wi + 2 * pad - 2;
+  const int64_t border = reflect == kNoPad ? 0 : 1, hp = h + 2 * border, wp = wi + 2 * border;
+  const int64_t ho = hp + 2 * pad - 2, wo = wp + 2 * pad - 2;
+  const int64_t per_exec = compensate ? 1 : n;  // images per oneDNN call
   try {
-    auto p = GetFwd({compensate ? 1 : n, h, wi, ci, co, pad});
+    auto p = GetFwd({per_exec, hp, wp, ci, co, pad, kBf16, relu});
     dnnl::stream stream(Engine());
     memory user_w(p->user_w, Engine(), w.typed_data());
     memory blocked_w(p->pd.weights_desc(), Engine());
     p->to_blocked.execute(stream, user_w, blocked_w);
-    auto* src_data = reinterpret_cast<uint16_t*>(x.untyped_data());
-    float* dst_data = y->typed_data();
-    if (!compensate) {
-      memory src(p->pd.src_desc(), Engine(), src_data);
-      memory bias(p->pd.bias_desc(), Engine(), b.typed_data());
-      memory dst(p->pd.dst_desc(), Engine(), dst_data);
-      p->conv.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, blocked_w},
-                               {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
-    } else {
+    std::vector<float> resid, mean(ci), bias_n(b.typed_data(), b.typed_data() + co);
+    if (compensate) {
       const float* wt = w.typed_data();
-      std::vector<float> resid(ci * co, 0.f), mean(ci), bias_n(co);
+      resid.assign(ci * co, 0.f);
       for (int64_t k = 0; k < 9; ++k)
         for (int64_t i = 0; i < ci * co; ++i) {
           const float v = wt[k * ci * co + i];
           resid[i] += v - Bf16Round(v);
         }
-      for (int64_t img = 0; img < n; ++img) {
-        ChannelMeans(src_data + img * h * wi * ci, h * wi, ci, mean.data());
+    }
+    Scratch scratch(border ? per_exec * hp * wp * ci : 0);
+    const auto* src_data = reinterpret_cast<const uint16_t*>(x.untyped_data());
+    auto* dst_data = reinterpret_cast<char*>(y->untyped_data());
+    const int64_t dst_image_bytes = ho * wo * co * (kBf16 ? 2 : 4);
+    for (int64_t img = 0; img < n; img += per_exec) {
+      const uint16_t* in = src_data + img * h * wi * ci;
+      if (border) {
+        PadImages(in, per_exec, h, wi, ci, reflect == kEdge, scratch.buffer.data());
+        in = scratch.buffer.data();
+      }
+      if (compensate) {
+        ChannelMeans(in, hp * wp, ci, mean.data());
         for (int64_t o = 0; o < co; ++o) bias_n[o] = b.typed_data()[o];
         for (int64_t i = 0; i < ci; ++i)
           for (int64_t o = 0; o < co; ++o) bias_n[o] += mean[i] * resid[i * co + o];
-        memory src(p->pd.src_desc(), Engine(), src_data + img * h * wi * ci);
-        memory bias(p->pd.bias_desc(), Engine(), bias_n.data());
-        memory dst(p->pd.dst_desc(), Engine(), dst_data + img * ho * wo * co);
-        p->conv.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, blocked_w},
-                                 {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
-        stream.wait();  // bias_n is reused by the next image
       }
+      memory src(p->pd.src_desc(), Engine(), const_cast<uint16_t*>(in));
+      memory bias(p->pd.bias_desc(), Engine(), bias_n.data());
+      memory dst(p->pd.dst_desc(), Engine(), dst_data + img * dst_image_bytes);
+      p->conv.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, blocked_w},
+                               {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+      stream.wait();  // the scratch buffer and bias_n are reused by the next image
     }
-    stream.wait();
   } catch (const dnnl::error& e) {
     return ffi::Error::Internal(std::string("oneDNN: ") + e.what());
   }
   return ffi::Error::Success();
 }
 
+// Kernel and bias gradients of the forward above (no compensation), for unpadded `x` when
+// `reflect` is kReflect/kEdge.
 ffi::Error ConvBwdW(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::BF16> dy,
-                    ffi::ResultBuffer<ffi::F32> dw, ffi::ResultBuffer<ffi::F32> db, int64_t pad) {
+                    ffi::ResultBuffer<ffi::F32> dw, ffi::ResultBuffer<ffi::F32> db, int64_t pad,
+                    int64_t reflect) {
   auto xd = x.dimensions(), yd = dy.dimensions();
-  if (xd.size() != 4 || yd.size() != 4 || yd[0] != xd[0] || yd[1] != xd[1] + 2 * pad - 2 ||
-      yd[2] != xd[2] + 2 * pad - 2)
+  const int64_t border = reflect == kNoPad ? 0 : 1;
+  if (xd.size() != 4 || yd.size() != 4) return ffi::Error::InvalidArgument("bad ranks");
+  const int64_t n = xd[0], hp = xd[1] + 2 * border, wp = xd[2] + 2 * border, ci = xd[3];
+  if (yd[0] != n || yd[1] != hp + 2 * pad - 2 || yd[2] != wp + 2 * pad - 2)
     return ffi::Error::InvalidArgument("adain_conv3x3_bwd_w: bad shapes");
   try {
-    auto p = GetBwdW({xd[0], xd[1], xd[2], xd[3], yd[3], pad});
+    auto p = GetBwdW({n, hp, wp, ci, yd[3], pad, false, false});
     dnnl::stream stream(Engine());
-    memory src(p->pd.src_desc(), Engine(), x.untyped_data());
+    Scratch scratch(border ? n * hp * wp * ci : 0);
+    auto* in = reinterpret_cast<uint16_t*>(x.untyped_data());
+    if (border) {
+      PadImages(in, n, xd[1], xd[2], ci, reflect == kEdge, scratch.buffer.data());
+      in = scratch.buffer.data();
+    }
+    memory src(p->pd.src_desc(), Engine(), in);
     memory ddst(p->pd.diff_dst_desc(), Engine(), dy.untyped_data());
     memory blocked_dw(p->pd.diff_weights_desc(), Engine());
     memory dbias(p->pd.diff_bias_desc(), Engine(), db->typed_data());
@@ -215,14 +286,21 @@ ffi::Error ConvBwdW(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::BF16> dy,
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(AdainConv3x3Fwd, ConvFwd,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::BF16>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("pad")
-                                  .Attr<bool>("compensate"));
+#define ADAIN_FWD_BINDING(OUT)                   \
+  ffi::Ffi::Bind()                               \
+      .Arg<ffi::Buffer<ffi::BF16>>()             \
+      .Arg<ffi::Buffer<ffi::F32>>()              \
+      .Arg<ffi::Buffer<ffi::F32>>()              \
+      .Ret<ffi::Buffer<ffi::OUT>>()              \
+      .Attr<int64_t>("pad")                      \
+      .Attr<int64_t>("reflect")                  \
+      .Attr<bool>("compensate")                  \
+      .Attr<bool>("relu")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(AdainConv3x3Fwd, ConvFwd<ffi::DataType::F32>,
+                              ADAIN_FWD_BINDING(F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(AdainConv3x3FwdBf16, ConvFwd<ffi::DataType::BF16>,
+                              ADAIN_FWD_BINDING(BF16));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AdainConv3x3BwdW, ConvBwdW,
                               ffi::Ffi::Bind()
@@ -230,7 +308,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AdainConv3x3BwdW, ConvBwdW,
                                   .Arg<ffi::Buffer<ffi::BF16>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("pad"));
+                                  .Attr<int64_t>("pad")
+                                  .Attr<int64_t>("reflect"));
 
 extern "C" const char* adain_onednn_isa() {
   switch (dnnl::get_effective_cpu_isa()) {
