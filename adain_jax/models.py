@@ -64,15 +64,17 @@ def upsample_nearest(x: Array, factor: int = 2) -> Array:
 
 class Conv3x3(nn.Module):
     """3x3 convolution with reflection padding 1 (+ ReLU). Params: ``kernel`` (3, 3, in, out),
-    ``bias``.
+    ``bias``. ``resample`` (``'pool'``: ``max_pool_ceil``, ``'up'``: ``upsample_nearest``)
+    is applied to the input first.
 
     ``dtype=bfloat16`` on a CPU runs oneDNN's bf16 kernels (``adain_jax.onednn``) when they
-    are available: bf16 inputs, f32 accumulation, the ReLU fused, and a bf16 output unless
-    ``is_output`` (the network's last layer, kept float32)."""
+    are available: resampling, padding and ReLU fused, bf16 inputs, f32 accumulation, and a
+    bf16 output unless ``is_output`` (the network's last layer, kept float32)."""
 
     features: int
     relu: bool = False
     is_output: bool = False
+    resample: str | None = None
     dtype: Any = None
 
     @nn.compact
@@ -82,7 +84,9 @@ class Conv3x3(nn.Module):
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         if onednn.use_for(self.dtype):
             return onednn.conv3x3(x, kernel, bias, self.relu,
-                                  jnp.float32 if self.is_output else jnp.bfloat16)
+                                  jnp.float32 if self.is_output else jnp.bfloat16, self.resample)
+        if self.resample is not None:
+            x = max_pool_ceil(x) if self.resample == "pool" else upsample_nearest(x)
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
         y = lax.conv_general_dilated(reflect_pad(x), kernel, (1, 1), "VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
@@ -94,7 +98,8 @@ class Encoder(nn.Module):
 
     Input: RGB in [0, 1], (N, H, W, 3). A 1x1 ``preprocess`` conv maps it to the
     Caffe convention (BGR * 255 - mean) with weights that conversion fills in.
-    Returns the features (relu1_1, relu2_1, relu3_1, relu4_1).
+    Returns the features (relu1_1, relu2_1, relu3_1, relu4_1). The max pools after
+    conv1_2, conv2_2 and conv3_4 run as the next conv's ``resample``.
     """
 
     dtype: Any = None
@@ -102,33 +107,36 @@ class Encoder(nn.Module):
     @nn.compact
     def __call__(self, rgb: Array) -> tuple[Array, Array, Array, Array]:
         x = nn.Conv(3, (1, 1), dtype=self.dtype, name="preprocess")(rgb)
-        feats = []
+        feats, previous = [], None
         for name, ch in ENCODER_LAYERS:
             x = Conv3x3(ch, relu=True, is_output=name == ENCODER_LAYERS[-1][0],
+                        resample="pool" if previous in POOL_AFTER else None,
                         dtype=self.dtype, name=name)(x)
             if name.endswith("_1"):
                 feats.append(x)
-            if name in POOL_AFTER:
-                x = max_pool_ceil(x)
+            previous = name
         return tuple(feats)
 
 
 class Decoder(nn.Module):
     """Mirror of the encoder: relu4_1 features (N, h, w, 512) -> RGB (N, 8h, 8w, 3).
 
-    No normalisation layers; the output is not clipped (the loss sees raw values).
+    No normalisation layers; the output is not clipped (the loss sees raw values). The
+    nearest upsamplings after conv4_1, conv3_1 and conv2_1 run as the next conv's
+    ``resample``.
     """
 
     dtype: Any = None
 
     @nn.compact
     def __call__(self, feat: Array) -> Array:
-        x = feat
+        x, previous = feat, None
         for name, ch in DECODER_LAYERS:
             last = name == DECODER_LAYERS[-1][0]
-            x = Conv3x3(ch, relu=not last, is_output=last, dtype=self.dtype, name=name)(x)
-            if name in UPSAMPLE_AFTER:
-                x = upsample_nearest(x)
+            x = Conv3x3(ch, relu=not last, is_output=last,
+                        resample="up" if previous in UPSAMPLE_AFTER else None,
+                        dtype=self.dtype, name=name)(x)
+            previous = name
         return x
 
 

@@ -137,12 +137,20 @@ def use_for(dtype) -> bool:
             and jax.default_backend() == "cpu" and jax.device_count() == 1 and available())
 
 
-NO_PAD, REFLECT, EDGE = 0, 1, 2
+NO_PAD, REFLECT, EDGE = 0, 1, 2                    # attr ``reflect``
+RESAMPLE = {None: 0, "pool": 1, "up": 2}            # attr ``resample``
 
 
-def _border_mode(shape) -> int:
+def _resampled(shape, resample: str | None) -> tuple[int, int]:
+    h, w = shape[1], shape[2]
+    if resample == "pool":
+        return (h + 1) // 2, (w + 1) // 2
+    return (2 * h, 2 * w) if resample == "up" else (h, w)
+
+
+def _border_mode(shape, resample: str | None = None) -> int:
     """As ``models.reflect_pad``: reflection, or edge padding when a side is 1 pixel."""
-    return REFLECT if min(shape[1], shape[2]) > 1 else EDGE
+    return REFLECT if min(_resampled(shape, resample)) > 1 else EDGE
 
 
 def _pad(x, mode: int):
@@ -150,25 +158,30 @@ def _pad(x, mode: int):
 
 
 def _fwd_call(x_bf16, kernel, bias, pad: int = 0, reflect: int = NO_PAD, compensate: bool = False,
-              relu: bool = False, out_dtype=jnp.float32):
+              relu: bool = False, out_dtype=jnp.float32, resample: str | None = None):
     if not available():
         raise RuntimeError(f"oneDNN convolutions are unavailable: {reason()}")
-    n, h, w, _ = x_bf16.shape
+    h, w = _resampled(x_bf16.shape, resample)
     border = 2 * pad - 2 + (2 if reflect != NO_PAD else 0)
     out_dtype = jnp.dtype(out_dtype)
-    out = jax.ShapeDtypeStruct((n, h + border, w + border, kernel.shape[-1]), out_dtype)
+    out = jax.ShapeDtypeStruct((x_bf16.shape[0], h + border, w + border, kernel.shape[-1]),
+                               out_dtype)
     target = FWD_BF16 if out_dtype == jnp.bfloat16 else FWD
     return jax.ffi.ffi_call(target, out)(
         x_bf16, kernel.astype(jnp.float32), bias.astype(jnp.float32), pad=np.int64(pad),
-        reflect=np.int64(reflect), compensate=np.bool_(compensate), relu=np.bool_(relu))
+        reflect=np.int64(reflect), resample=np.int64(RESAMPLE[resample]),
+        compensate=np.bool_(compensate), relu=np.bool_(relu))
 
 
-def conv3x3(x, kernel, bias, relu: bool = False, out_dtype=jnp.float32):
+def conv3x3(x, kernel, bias, relu: bool = False, out_dtype=jnp.float32,
+            resample: str | None = None):
     """3x3 convolution with reflection padding 1 (edge padding for 1-pixel sides, as
     ``models.reflect_pad``) + bias (+ ReLU) of NHWC ``x`` (N, H, W, I) with ``kernel``
     (3, 3, I, O): bf16 inputs, f32 accumulation, output (N, H, W, O) in ``out_dtype``
     (f32, or bf16 where the next layer rounds to bf16 anyway: half the memory traffic).
-    The padding happens inside the kernel (XLA:CPU's concatenate is slow).
+    ``resample``: ``'pool'`` (``models.max_pool_ceil``) or ``'up'``
+    (``models.upsample_nearest``) applied to ``x`` first. Resampling and padding happen
+    inside the kernel, in one pass (XLA:CPU's concatenates and reductions are slow).
 
     The kernel's rounding error is compensated for each image's mean input: a constant
     input channel contributes ``mean * sum(kernel - bf16(kernel))`` of error to every pixel,
@@ -178,37 +191,45 @@ def conv3x3(x, kernel, bias, relu: bool = False, out_dtype=jnp.float32):
     out_dtype = jnp.dtype(out_dtype)
     if out_dtype not in (jnp.float32, jnp.bfloat16):
         raise ValueError(f"out_dtype must be float32 or bfloat16, not {out_dtype}")
-    return _conv3x3(x, kernel, bias, bool(relu), out_dtype)
+    if resample not in RESAMPLE:
+        raise ValueError(f"resample must be None, 'pool' or 'up', not {resample!r}")
+    return _conv3x3(x, kernel, bias, bool(relu), out_dtype, resample)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def _conv3x3(x, kernel, bias, relu, out_dtype):
-    return _conv3x3_fwd(x, kernel, bias, relu, out_dtype)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _conv3x3(x, kernel, bias, relu, out_dtype, resample):
+    return _conv3x3_fwd(x, kernel, bias, relu, out_dtype, resample)[0]
 
 
-def _conv3x3_fwd(x, kernel, bias, relu, out_dtype):
+def _conv3x3_fwd(x, kernel, bias, relu, out_dtype, resample):
     x_bf16 = x.astype(jnp.bfloat16)
-    y = _fwd_call(x_bf16, kernel, bias, 0, _border_mode(x.shape), True, relu, out_dtype)
+    y = _fwd_call(x_bf16, kernel, bias, 0, _border_mode(x.shape, resample), True, relu,
+                  out_dtype, resample)
     # A zero-size array carries x's dtype (residuals must be arrays); y gives the ReLU mask.
     return y, (x_bf16, kernel, jnp.zeros(0, x.dtype), bias, y if relu else None)
 
 
-def _conv3x3_bwd(relu, out_dtype, res, dy):
+def _conv3x3_bwd(relu, out_dtype, resample, res, dy):
+    from . import models  # models imports this module
+
     x_bf16, kernel, x_like, bias, y = res
     if relu:
         dy = jnp.where(y > 0, dy, jnp.zeros_like(dy))
     dy_bf16 = dy.astype(jnp.bfloat16)
-    mode = _border_mode(x_bf16.shape)
+    mode = _border_mode(x_bf16.shape, resample)
     # Gradient w.r.t. the padded input: full (zero pad 2) convolution with the kernel flipped
-    # in H, W and I <-> O; then the transpose of the padding (XLA, from jnp.pad's VJP).
+    # in H, W and I <-> O; then the transposes of the padding and the resampling (in XLA).
     flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
     dx_padded = _fwd_call(dy_bf16, flipped, jnp.zeros(kernel.shape[2], jnp.float32), pad=2)
-    _, unpad = jax.vjp(lambda t: _pad(t, mode), jnp.zeros(x_bf16.shape, jnp.float32))
-    (dx,) = unpad(dx_padded)
+    resample_fn = {None: lambda t: t, "pool": models.max_pool_ceil,
+                   "up": models.upsample_nearest}[resample]
+    _, vjp = jax.vjp(lambda t: _pad(resample_fn(t), mode), x_bf16.astype(jnp.float32))
+    (dx,) = vjp(dx_padded)
     dw, db = jax.ffi.ffi_call(
         BWD_W, (jax.ShapeDtypeStruct(kernel.shape, jnp.float32),
                 jax.ShapeDtypeStruct(kernel.shape[-1:], jnp.float32)))(
-        x_bf16, dy_bf16, pad=np.int64(0), reflect=np.int64(mode))
+        x_bf16, dy_bf16, pad=np.int64(0), reflect=np.int64(mode),
+        resample=np.int64(RESAMPLE[resample]))
     return dx.astype(x_like.dtype), dw.astype(kernel.dtype), db.astype(bias.dtype)
 
 

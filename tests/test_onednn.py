@@ -150,6 +150,39 @@ def test_reflection_padded_conv_and_gradients_match_xla_on_bf16_operands(n, h, w
     assert dx.dtype == dk.dtype == db.dtype == jnp.float32
 
 
+RESAMPLE_CASES = [("pool", (2, 9, 7, 16, 8)), ("pool", (1, 2, 5, 4, 4)), ("pool", (1, 8, 8, 64, 32)),
+                  ("up", (2, 5, 3, 16, 8)), ("up", (1, 1, 1, 8, 4)), (None, (1, 1, 4, 8, 4))]
+
+
+@needs_onednn
+@pytest.mark.parametrize("resample,shape", RESAMPLE_CASES)
+def test_fused_resampling_matches_the_model_ops(resample, shape):
+    """Max pool (ceil mode) / nearest upsampling inside the kernel equal models.max_pool_ceil /
+    upsample_nearest followed by the padded conv; gradients flow through their transposes."""
+    n, h, w, ci, co = shape
+    x, k, b = rnd((n, h, w, ci), 23), rnd((3, 3, ci, co), 24, 0.1), rnd((co,), 25)
+    op = {"pool": models.max_pool_ceil, "up": models.upsample_nearest, None: lambda t: t}[resample]
+    ref_fn = lambda x_, k_: xla_conv(models.reflect_pad(op(x_)), k_)  # noqa: E731
+    mode = onednn._border_mode(x.shape, resample)
+    got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, reflect=mode, resample=resample)
+    np.testing.assert_allclose(got, ref_fn(bf16(x), bf16(k)) + b, rtol=1e-5, atol=1e-5)
+    y, vjp = jax.vjp(ref_fn, bf16(x), bf16(k))
+    g = rnd(y.shape, 26)
+    dx, dk = jax.grad(lambda x_, k_: jnp.sum(onednn.conv3x3(x_, k_, b, resample=resample) * g),
+                      argnums=(0, 1))(x, k)
+    rx, rk = vjp(bf16(g))
+    np.testing.assert_allclose(dx, rx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dk, rk, rtol=1e-4, atol=1e-3)
+
+
+def test_bad_arguments_are_value_errors():
+    x, k, b = jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 2, 2)), jnp.zeros(2)
+    with pytest.raises(ValueError, match="resample"):
+        onednn.conv3x3(x, k, b, resample="avg")
+    with pytest.raises(ValueError, match="out_dtype"):
+        onednn.conv3x3(x, k, b, out_dtype=jnp.float16)
+
+
 @needs_onednn
 def test_bfloat16_models_use_onednn_and_stay_close_to_float32():
     params = {"vgg": models.random_params_np("vgg"), "decoder": models.random_params_np("decoder")}

@@ -7,12 +7,14 @@
 //
 // Targets (see adain_jax/onednn.py):
 //   adain_conv3x3_fwd[_bf16](x bf16 (N,H,W,I), w f32 (3,3,I,O), b f32 (O)) -> y f32 [bf16];
-//     attrs reflect (0: x is already padded, 1: reflection-pad x by 1 here, 2: edge-pad),
+//     attrs resample (0: none, 1: 2x2 max pool in ceil mode, 2: nearest upsampling x2, applied
+//     to x first), reflect (0: x is already padded, 1: reflection-pad x by 1 here, 2: edge),
 //     pad (oneDNN zero padding), compensate (kernel-rounding compensation, below), relu
 //   adain_conv3x3_bwd_w(x bf16 (N,H,W,I), dy bf16 (N,H',W',O)) -> dw f32 (3,3,I,O), db f32 (O);
-//     attrs pad, reflect
+//     attrs pad, reflect, resample
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -147,26 +149,62 @@ void ChannelMeans(const uint16_t* x, int64_t rows, int64_t c, float* mean) {
   }
 }
 
-// Reflection padding by 1 (clamped "edge" padding with `edge`) of `n` bf16 NHWC images
-// (h, w, c) into `out` (n, h + 2, w + 2, c): row copies, parallel over rows. Doing it here
-// instead of in XLA saves a slow XLA:CPU concatenate pass per layer.
-void PadImages(const uint16_t* x, int64_t n, int64_t h, int64_t w, int64_t c, bool edge,
-               uint16_t* out) {
+constexpr int64_t kNoPad = 0, kReflect = 1, kEdge = 2;           // attr `reflect`
+constexpr int64_t kNoResample = 0, kMaxPool = 1, kUpsample = 2;  // attr `resample`
+
+// Size of a side after the input's resampling: 2x2/2 max pool in ceil mode, or nearest x2.
+int64_t Resampled(int64_t size, int64_t resample) {
+  return resample == kMaxPool ? (size + 1) / 2 : resample == kUpsample ? 2 * size : size;
+}
+
+inline float Bf16ToFloat(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline uint16_t Bf16Max(uint16_t a, uint16_t b) { return Bf16ToFloat(a) >= Bf16ToFloat(b) ? a : b; }
+
+// The conv input of `n` bf16 NHWC images (h, w, c): resampled (`resample`), then padded by 1
+// with reflection (clamped "edge" padding with `edge`), into `out` (n, h' + 2, w' + 2, c).
+// One pass, parallel over output rows; doing it here instead of in XLA saves XLA:CPU's slow
+// concatenate and reduce passes over every layer's activations.
+void PrepareImages(const uint16_t* x, int64_t n, int64_t h, int64_t w, int64_t c,
+                   int64_t resample, bool edge, uint16_t* out) {
+  const int64_t hl = Resampled(h, resample), wl = Resampled(w, resample);
   auto src_index = [edge](int64_t i, int64_t size) -> int64_t {
     if (i < 0) return edge || size == 1 ? 0 : 1;
     if (i >= size) return edge || size == 1 ? size - 1 : size - 2;
     return i;
   };
-  const int64_t wp = w + 2, rows = n * (h + 2);
-  const int64_t left = src_index(-1, w), right = src_index(w, w);
+  const int64_t wp = wl + 2, rows = n * (hl + 2);
+  const int64_t left = 1 + src_index(-1, wl), right = 1 + src_index(wl, wl);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t img = r / (h + 2), row = r % (h + 2);
-    const uint16_t* src = x + (img * h + src_index(row - 1, h)) * w * c;
+    const int64_t img = r / (hl + 2), row = src_index(r % (hl + 2) - 1, hl);
+    const uint16_t* image = x + img * h * w * c;
     uint16_t* dst = out + r * wp * c;
-    std::memcpy(dst + c, src, w * c * sizeof(uint16_t));
-    std::memcpy(dst, src + left * c, c * sizeof(uint16_t));
-    std::memcpy(dst + (w + 1) * c, src + right * c, c * sizeof(uint16_t));
+    if (resample == kNoResample) {
+      std::memcpy(dst + c, image + row * w * c, w * c * sizeof(uint16_t));
+    } else if (resample == kUpsample) {
+      const uint16_t* src = image + (row / 2) * w * c;
+      for (int64_t j = 0; j < w; ++j) {
+        std::memcpy(dst + (1 + 2 * j) * c, src + j * c, c * sizeof(uint16_t));
+        std::memcpy(dst + (2 + 2 * j) * c, src + j * c, c * sizeof(uint16_t));
+      }
+    } else {  // max pool; an odd last row/column is its own window (ceil mode)
+      const uint16_t* a = image + (2 * row) * w * c;
+      const uint16_t* b = 2 * row + 1 < h ? a + w * c : a;
+      for (int64_t j = 0; j < wl; ++j) {
+        const int64_t j0 = 2 * j * c, j1 = std::min(2 * j + 1, w - 1) * c;
+        uint16_t* d = dst + (1 + j) * c;
+        for (int64_t i = 0; i < c; ++i)
+          d[i] = Bf16Max(Bf16Max(a[j0 + i], a[j1 + i]), Bf16Max(b[j0 + i], b[j1 + i]));
+      }
+    }
+    std::memcpy(dst, dst + left * c, c * sizeof(uint16_t));
+    std::memcpy(dst + (wl + 1) * c, dst + right * c, c * sizeof(uint16_t));
   }
 }
 
@@ -184,9 +222,8 @@ struct Scratch {
   }
 };
 
-constexpr int64_t kNoPad = 0, kReflect = 1, kEdge = 2;
-
-// `x` is padded by 1 here when `reflect` is kReflect/kEdge, then convolved with zero padding
+// `x` is resampled (`resample`) and padded by 1 here when `reflect` is kReflect/kEdge, then
+// convolved with zero padding
 // `pad` (0 for the network, 2 for the input gradient's full convolution).
 // With `compensate`, each image gets its own bias: b + mean(x) . sum_hw(w - bf16(w)), which
 // removes the error that rounding the kernel to bf16 causes on the input's per-channel
@@ -194,14 +231,17 @@ constexpr int64_t kNoPad = 0, kReflect = 1, kEdge = 2;
 // The output is f32 or bf16 (kOut), optionally through a fused ReLU.
 template <ffi::DataType kOut>
 ffi::Error ConvFwd(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::F32> w, ffi::Buffer<ffi::F32> b,
-                   ffi::ResultBuffer<kOut> y, int64_t pad, int64_t reflect, bool compensate,
-                   bool relu) {
+                   ffi::ResultBuffer<kOut> y, int64_t pad, int64_t reflect, int64_t resample,
+                   bool compensate, bool relu) {
   constexpr bool kBf16 = kOut == ffi::DataType::BF16;
   auto xd = x.dimensions(), wd = w.dimensions();
   if (xd.size() != 4 || wd.size() != 4 || wd[0] != 3 || wd[1] != 3 || wd[2] != xd[3])
     return ffi::Error::InvalidArgument("adain_conv3x3_fwd: bad shapes");
   const int64_t n = xd[0], h = xd[1], wi = xd[2], ci = xd[3], co = wd[3];
-  const int64_t border = reflect == kNoPad ? 0 : 1, hp = h + 2 * border, wp = wi + 2 * border;
+  if (reflect == kNoPad && resample != kNoResample)
+    return ffi::Error::InvalidArgument("adain_conv3x3_fwd: resampling needs padding");
+  const int64_t border = reflect == kNoPad ? 0 : 1;
+  const int64_t hp = Resampled(h, resample) + 2 * border, wp = Resampled(wi, resample) + 2 * border;
   const int64_t ho = hp + 2 * pad - 2, wo = wp + 2 * pad - 2;
   const int64_t per_exec = compensate ? 1 : n;  // images per oneDNN call
   try {
@@ -227,7 +267,7 @@ ffi::Error ConvFwd(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::F32> w, ffi::Buffe
     for (int64_t img = 0; img < n; img += per_exec) {
       const uint16_t* in = src_data + img * h * wi * ci;
       if (border) {
-        PadImages(in, per_exec, h, wi, ci, reflect == kEdge, scratch.buffer.data());
+        PrepareImages(in, per_exec, h, wi, ci, resample, reflect == kEdge, scratch.buffer.data());
         in = scratch.buffer.data();
       }
       if (compensate) {
@@ -249,15 +289,18 @@ ffi::Error ConvFwd(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::F32> w, ffi::Buffe
   return ffi::Error::Success();
 }
 
-// Kernel and bias gradients of the forward above (no compensation), for unpadded `x` when
-// `reflect` is kReflect/kEdge.
+// Kernel and bias gradients of the forward above (no compensation); `x` is resampled and
+// padded as there.
 ffi::Error ConvBwdW(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::BF16> dy,
                     ffi::ResultBuffer<ffi::F32> dw, ffi::ResultBuffer<ffi::F32> db, int64_t pad,
-                    int64_t reflect) {
+                    int64_t reflect, int64_t resample) {
   auto xd = x.dimensions(), yd = dy.dimensions();
   const int64_t border = reflect == kNoPad ? 0 : 1;
-  if (xd.size() != 4 || yd.size() != 4) return ffi::Error::InvalidArgument("bad ranks");
-  const int64_t n = xd[0], hp = xd[1] + 2 * border, wp = xd[2] + 2 * border, ci = xd[3];
+  if (xd.size() != 4 || yd.size() != 4 || (reflect == kNoPad && resample != kNoResample))
+    return ffi::Error::InvalidArgument("adain_conv3x3_bwd_w: bad ranks or modes");
+  const int64_t n = xd[0], ci = xd[3];
+  const int64_t hp = Resampled(xd[1], resample) + 2 * border;
+  const int64_t wp = Resampled(xd[2], resample) + 2 * border;
   if (yd[0] != n || yd[1] != hp + 2 * pad - 2 || yd[2] != wp + 2 * pad - 2)
     return ffi::Error::InvalidArgument("adain_conv3x3_bwd_w: bad shapes");
   try {
@@ -266,7 +309,7 @@ ffi::Error ConvBwdW(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::BF16> dy,
     Scratch scratch(border ? n * hp * wp * ci : 0);
     auto* in = reinterpret_cast<uint16_t*>(x.untyped_data());
     if (border) {
-      PadImages(in, n, xd[1], xd[2], ci, reflect == kEdge, scratch.buffer.data());
+      PrepareImages(in, n, xd[1], xd[2], ci, resample, reflect == kEdge, scratch.buffer.data());
       in = scratch.buffer.data();
     }
     memory src(p->pd.src_desc(), Engine(), in);
@@ -294,6 +337,7 @@ ffi::Error ConvBwdW(ffi::Buffer<ffi::BF16> x, ffi::Buffer<ffi::BF16> dy,
       .Ret<ffi::Buffer<ffi::OUT>>()              \
       .Attr<int64_t>("pad")                      \
       .Attr<int64_t>("reflect")                  \
+      .Attr<int64_t>("resample")                 \
       .Attr<bool>("compensate")                  \
       .Attr<bool>("relu")
 
@@ -309,7 +353,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AdainConv3x3BwdW, ConvBwdW,
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("pad")
-                                  .Attr<int64_t>("reflect"));
+                                  .Attr<int64_t>("reflect")
+                                  .Attr<int64_t>("resample"));
 
 extern "C" const char* adain_onednn_isa() {
   switch (dnnl::get_effective_cpu_isa()) {
