@@ -83,6 +83,19 @@ def test_folder_results_equal_single_runs(tmp_path, weights, capsys):
     assert np.abs(a - b).max() <= 1 / 255 + 1e-6
 
 
+def test_bfloat16_flag_matches_float32(tmp_path, capsys):
+    """--dtype bfloat16 (oneDNN kernels on a bf16 CPU, XLA otherwise) stays close to float32
+    with the shipped weights."""
+    (c,), (s,) = make_images(tmp_path / "c", 1, 10, (40, 48)), make_images(tmp_path / "s", 1, 11)
+    for dtype in ("float32", "bfloat16"):
+        code, _, err = run(["--content", str(c), "--style", str(s), "--output",
+                            str(tmp_path / f"{dtype}.png"), "--dtype", dtype, "--content-size",
+                            "0", "--style-size", "0"], capsys)
+        assert code == 0, err
+    a, b = (image_io.load_image(tmp_path / f"{d}.png") for d in ("float32", "bfloat16"))
+    assert 0 < np.abs(a - b).mean() < 2 / 255
+
+
 def test_interpolation_mask_and_colour_flags(tmp_path, weights, capsys):
     (c,) = make_images(tmp_path / "c", 1, 6, size=(24, 24))
     s1, s2 = make_images(tmp_path / "s", 2, 7)
