@@ -98,7 +98,12 @@ def _load() -> None:
         raise RuntimeError(f"only built on Linux, not {sys.platform}")
     from .fetch import get_cache_dir
 
-    lib = ctypes.CDLL(str(_build(get_cache_dir() / "onednn")))
+    path = _build(get_cache_dir() / "onednn")
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:  # a damaged cached build (e.g. a full disk): rebuild once
+        path.unlink(missing_ok=True)
+        lib = ctypes.CDLL(str(_build(path.parent)))
     lib.adain_onednn_isa.restype = ctypes.c_char_p
     isa = lib.adain_onednn_isa().decode()
     if isa not in BF16_ISAS:

@@ -204,6 +204,33 @@ def test_bfloat16_models_use_onednn_and_stay_close_to_float32():
 
 
 @needs_onednn
+def test_onednn_and_xla_bf16_paths_agree(monkeypatch):
+    """The XLA bf16 path (GPUs, or CPUs without oneDNN) and the oneDNN one: same model."""
+    params = {"vgg": models.random_params_np("vgg"), "decoder": models.random_params_np("decoder")}
+    rgb = jnp.asarray(np.random.default_rng(1).random((1, 24, 32, 3)), jnp.float32)
+    run = lambda: models.decode(params["decoder"],  # noqa: E731
+                                models.encode(params["vgg"], rgb, jnp.bfloat16)[-1], jnp.bfloat16)
+    fast = run()
+    monkeypatch.setattr(onednn, "use_for", lambda dtype: False)
+    xla = run()
+    assert xla.dtype == jnp.bfloat16 and fast.dtype == jnp.float32
+    xla = xla.astype(jnp.float32)
+    assert float(jnp.linalg.norm(fast - xla) / jnp.linalg.norm(xla)) < 3e-2
+
+
+def test_damaged_cached_library_is_rebuilt(tmp_path, monkeypatch):
+    if onednn.find_onednn() is None or not onednn.available():
+        pytest.skip(f"oneDNN unavailable: {onednn.reason()}")
+    monkeypatch.setenv("ADAIN_JAX_CACHE", str(tmp_path))
+    path = onednn._build(tmp_path / "onednn")
+    path.write_bytes(b"not a shared library")
+    monkeypatch.setattr(onednn, "_state", {})
+    monkeypatch.setattr(jax.ffi, "register_ffi_target", lambda *a, **k: None)
+    assert onednn.available(), onednn.reason()
+    assert path.read_bytes()[:4] == b"\x7fELF"
+
+
+@needs_onednn
 def test_training_step_computes_no_vgg_weight_gradients():
     """The frozen VGG's kernel gradients are dead code: only the decoder's 9 layers call
     the backward-weights kernel in the compiled bf16 step."""
