@@ -67,9 +67,10 @@ class Conv3x3(nn.Module):
     ``bias``. ``resample`` (``'pool'``: ``max_pool_ceil``, ``'up'``: ``upsample_nearest``)
     is applied to the input first.
 
-    ``dtype=bfloat16`` on a CPU runs oneDNN's bf16 kernels (``adain_jax.onednn``) when they
-    are available: resampling, padding and ReLU fused, bf16 inputs, f32 accumulation, and a
-    bf16 output unless ``is_output`` (the network's last layer, kept float32)."""
+    On a CPU it runs as one oneDNN custom call (``adain_jax.onednn``) when available, with the
+    resampling, padding and ReLU fused; with ``dtype=bfloat16`` there: bf16 inputs, f32
+    accumulation and a bf16 output unless ``is_output`` (the network's last layer, kept
+    float32)."""
 
     features: int
     relu: bool = False
@@ -83,8 +84,10 @@ class Conv3x3(nn.Module):
                             (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         if onednn.use_for(self.dtype):
+            bf16 = self.dtype is not None and jnp.dtype(self.dtype) == jnp.bfloat16
             return onednn.conv3x3(x, kernel, bias, self.relu,
-                                  jnp.float32 if self.is_output else jnp.bfloat16, self.resample)
+                                  jnp.bfloat16 if bf16 and not self.is_output else jnp.float32,
+                                  self.resample, jnp.bfloat16 if bf16 else jnp.float32)
         if self.resample is not None:
             x = max_pool_ceil(x) if self.resample == "pool" else upsample_nearest(x)
         x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)

@@ -1,17 +1,18 @@
-"""bf16 3x3 convolutions on the CPU through oneDNN, as XLA FFI custom calls.
+"""3x3 convolutions on the CPU through oneDNN, as XLA FFI custom calls.
 
-XLA:CPU runs bf16 convolutions by converting to f32 (~350 GFLOP/s on 2 Zen 5 cores);
-oneDNN's AVX512-BF16/AMX kernels run the same layers at ~1 TFLOP/s. ``conv3x3`` is a
-differentiable drop-in for a VALID 3x3 convolution: inputs and weights are rounded to
-bf16, accumulation and outputs are f32 (activations between layers stay f32, so the
-error is below XLA's all-bf16 path). The backward pass reuses the forward kernel for
-the input gradient (a full convolution with the flipped, transposed kernel) and
-oneDNN's backward-weights kernel for the kernel and bias gradients.
+XLA:CPU runs convolutions at ~330 GFLOP/s on 2 Zen 5 cores and has no bf16 kernels (bf16 is
+converted to f32); oneDNN's brgemm kernels reach ~500 GFLOP/s in f32 (AVX-512) and ~1 TFLOP/s
+in bf16 (AVX512-BF16 / AMX). ``conv3x3`` is the models' reflection-padded 3x3 convolution as one
+differentiable custom call that also fuses the ReLU and the encoder's max pools / decoder's
+upsamplings: in float32 it computes what XLA computes (up to summation order); in bfloat16 inputs
+and kernels are rounded to bf16 with f32 accumulation and a kernel-rounding compensation. The
+backward pass reuses the forward kernel for the input gradient (a full convolution with the
+flipped, transposed kernel) and oneDNN's backward-weights kernel for the kernel and bias.
 
-The library is compiled once from ``csrc/onednn_conv.cc`` with the system C++
-compiler against the ``onednn-cpu-gomp`` wheel's ``libdnnl`` and jaxlib's FFI headers,
-and cached under ``$ADAIN_JAX_CACHE``. Without a compiler, oneDNN or a bf16-capable
-CPU, ``available()`` is False (``reason()`` says why) and callers use XLA's path.
+The library is compiled once from ``csrc/onednn_conv.cc`` with the system C++ compiler
+against the ``onednn-cpu-gomp`` wheel's ``libdnnl`` and jaxlib's FFI headers, and cached
+under ``$ADAIN_JAX_CACHE``. Without a compiler, oneDNN or an AVX-512 CPU, ``available()`` is
+False (``reason()`` says why) and the models use XLA; bf16 also needs AVX512-BF16 or AMX.
 ``ADAIN_JAX_ONEDNN=0`` disables it.
 """
 from __future__ import annotations
@@ -35,8 +36,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "onednn_conv.cc"
-FWD, FWD_BF16, BWD_W = "adain_conv3x3_fwd", "adain_conv3x3_fwd_bf16", "adain_conv3x3_bwd_w"
-BF16_ISAS = ("avx512_core_bf16", "avx512_core_amx")
+FWD, FWD_BF16, FWD_F32 = "adain_conv3x3_fwd", "adain_conv3x3_fwd_bf16", "adain_conv3x3_fwd_f32"
+BWD_W, BWD_W_F32 = "adain_conv3x3_bwd_w", "adain_conv3x3_bwd_w_f32"
+BF16_ISAS = ("avx512_core_bf16", "avx512_core_fp16", "avx512_core_amx", "avx512_core_amx_fp16")
+ISAS = ("avx512_core", "avx512_core_vnni", *BF16_ISAS)  # what oneDNN reports; measured faster
 CXXFLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w")
 _state: dict = {}
 
@@ -106,12 +109,12 @@ def _load() -> None:
         lib = ctypes.CDLL(str(_build(path.parent)))
     lib.adain_onednn_isa.restype = ctypes.c_char_p
     isa = lib.adain_onednn_isa().decode()
-    if isa not in BF16_ISAS:
-        raise RuntimeError(f"this CPU has no bf16 instructions oneDNN uses (isa: {isa})")
-    jax.ffi.register_ffi_target(FWD, jax.ffi.pycapsule(lib.AdainConv3x3Fwd), platform="cpu")
-    jax.ffi.register_ffi_target(FWD_BF16, jax.ffi.pycapsule(lib.AdainConv3x3FwdBf16),
-                                platform="cpu")
-    jax.ffi.register_ffi_target(BWD_W, jax.ffi.pycapsule(lib.AdainConv3x3BwdW), platform="cpu")
+    if isa not in ISAS:
+        raise RuntimeError(f"this CPU has no AVX-512 (oneDNN isa: {isa})")
+    for name, symbol in ((FWD, "AdainConv3x3Fwd"), (FWD_BF16, "AdainConv3x3FwdBf16"),
+                         (FWD_F32, "AdainConv3x3FwdF32"), (BWD_W, "AdainConv3x3BwdW"),
+                         (BWD_W_F32, "AdainConv3x3BwdWF32")):
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
     _state["isa"] = isa
 
 
@@ -137,9 +140,14 @@ def isa() -> str:
 
 
 def use_for(dtype) -> bool:
-    """Whether a convolution in ``dtype`` should go through oneDNN: bf16 on a single CPU device."""
-    return (dtype is not None and jnp.dtype(dtype) == jnp.bfloat16
-            and jax.default_backend() == "cpu" and jax.device_count() == 1 and available())
+    """Whether the models' convolutions in ``dtype`` (None = float32) go through oneDNN: on a
+    single CPU device, float32 with AVX-512, bfloat16 with AVX512-BF16 or AMX."""
+    dtype = jnp.dtype(dtype or jnp.float32)
+    if dtype not in (jnp.float32, jnp.bfloat16):
+        return False
+    if jax.default_backend() != "cpu" or jax.device_count() != 1 or not available():
+        return False
+    return dtype == jnp.float32 or isa() in BF16_ISAS
 
 
 NO_PAD, REFLECT, EDGE = 0, 1, 2                    # attr ``reflect``
@@ -162,79 +170,90 @@ def _pad(x, mode: int):
     return jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect" if mode == REFLECT else "edge")
 
 
-def _fwd_call(x_bf16, kernel, bias, pad: int = 0, reflect: int = NO_PAD, compensate: bool = False,
+def _fwd_call(x, kernel, bias, pad: int = 0, reflect: int = NO_PAD, compensate: bool = False,
               relu: bool = False, out_dtype=jnp.float32, resample: str | None = None):
+    """The forward custom call; ``x``'s dtype (bf16 or f32) is the compute dtype."""
     if not available():
         raise RuntimeError(f"oneDNN convolutions are unavailable: {reason()}")
-    h, w = _resampled(x_bf16.shape, resample)
+    h, w = _resampled(x.shape, resample)
     border = 2 * pad - 2 + (2 if reflect != NO_PAD else 0)
     out_dtype = jnp.dtype(out_dtype)
-    out = jax.ShapeDtypeStruct((x_bf16.shape[0], h + border, w + border, kernel.shape[-1]),
-                               out_dtype)
-    target = FWD_BF16 if out_dtype == jnp.bfloat16 else FWD
-    return jax.ffi.ffi_call(target, out)(
-        x_bf16, kernel.astype(jnp.float32), bias.astype(jnp.float32), pad=np.int64(pad),
+    out = jax.ShapeDtypeStruct((x.shape[0], h + border, w + border, kernel.shape[-1]), out_dtype)
+    if x.dtype == jnp.float32:
+        if out_dtype != jnp.float32 or compensate:
+            raise ValueError("float32 inputs give float32 outputs, without compensation")
+        target = FWD_F32
+    else:
+        target = FWD_BF16 if out_dtype == jnp.bfloat16 else FWD
+    return jax.ffi.ffi_call(target, out, vmap_method="sequential")(
+        x, kernel.astype(jnp.float32), bias.astype(jnp.float32), pad=np.int64(pad),
         reflect=np.int64(reflect), resample=np.int64(RESAMPLE[resample]),
         compensate=np.bool_(compensate), relu=np.bool_(relu))
 
 
-def conv3x3(x, kernel, bias, relu: bool = False, out_dtype=jnp.float32,
-            resample: str | None = None):
+def conv3x3(x, kernel, bias, relu: bool = False, out_dtype=None, resample: str | None = None,
+            dtype=jnp.bfloat16):
     """3x3 convolution with reflection padding 1 (edge padding for 1-pixel sides, as
     ``models.reflect_pad``) + bias (+ ReLU) of NHWC ``x`` (N, H, W, I) with ``kernel``
-    (3, 3, I, O): bf16 inputs, f32 accumulation, output (N, H, W, O) in ``out_dtype``
-    (f32, or bf16 where the next layer rounds to bf16 anyway: half the memory traffic).
-    ``resample``: ``'pool'`` (``models.max_pool_ceil``) or ``'up'``
-    (``models.upsample_nearest``) applied to ``x`` first. Resampling and padding happen
-    inside the kernel, in one pass (XLA:CPU's concatenates and reductions are slow).
+    (3, 3, I, O), computed in ``dtype`` (bfloat16 or float32; f32 accumulation), output
+    (N, H, W, O) in ``out_dtype`` (default float32; bfloat16 with bf16 compute halves the
+    memory traffic where the next layer rounds to bf16 anyway). ``resample``: ``'pool'``
+    (``models.max_pool_ceil``) or ``'up'`` (``models.upsample_nearest``) applied to ``x``
+    first. Resampling and padding happen inside the kernel, in one pass (XLA:CPU's
+    concatenates and reductions are slow).
 
-    The kernel's rounding error is compensated for each image's mean input: a constant
+    In bf16 the kernel's rounding error is compensated for each image's mean input: a constant
     input channel contributes ``mean * sum(kernel - bf16(kernel))`` of error to every pixel,
     which the kernel adds back through a per-image bias (exact for constant inputs; cuts the
     network's error vs f32 by ~25%, below XLA's and torch's bf16 paths). The gradient
     treats that correction (~1e-3 of the output) as a constant."""
-    out_dtype = jnp.dtype(out_dtype)
-    if out_dtype not in (jnp.float32, jnp.bfloat16):
-        raise ValueError(f"out_dtype must be float32 or bfloat16, not {out_dtype}")
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.float32, jnp.bfloat16):
+        raise ValueError(f"dtype must be float32 or bfloat16, not {dtype}")
+    out_dtype = jnp.dtype(out_dtype or jnp.float32)
+    if out_dtype not in (jnp.float32, jnp.bfloat16) or (
+            dtype == jnp.float32 and out_dtype != jnp.float32):
+        raise ValueError(f"out_dtype must be float32 (or bfloat16 with bf16 compute), "
+                         f"not {out_dtype}")
     if resample not in RESAMPLE:
         raise ValueError(f"resample must be None, 'pool' or 'up', not {resample!r}")
-    return _conv3x3(x, kernel, bias, bool(relu), out_dtype, resample)
+    return _conv3x3(x, kernel, bias, bool(relu), out_dtype, resample, dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
-def _conv3x3(x, kernel, bias, relu, out_dtype, resample):
-    return _conv3x3_fwd(x, kernel, bias, relu, out_dtype, resample)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+def _conv3x3(x, kernel, bias, relu, out_dtype, resample, dtype):
+    return _conv3x3_fwd(x, kernel, bias, relu, out_dtype, resample, dtype)[0]
 
 
-def _conv3x3_fwd(x, kernel, bias, relu, out_dtype, resample):
-    x_bf16 = x.astype(jnp.bfloat16)
-    y = _fwd_call(x_bf16, kernel, bias, 0, _border_mode(x.shape, resample), True, relu,
-                  out_dtype, resample)
+def _conv3x3_fwd(x, kernel, bias, relu, out_dtype, resample, dtype):
+    xc = x.astype(dtype)
+    y = _fwd_call(xc, kernel, bias, 0, _border_mode(x.shape, resample), dtype == jnp.bfloat16,
+                  relu, out_dtype, resample)
     # A zero-size array carries x's dtype (residuals must be arrays); y gives the ReLU mask.
-    return y, (x_bf16, kernel, jnp.zeros(0, x.dtype), bias, y if relu else None)
+    return y, (xc, kernel, jnp.zeros(0, x.dtype), bias, y if relu else None)
 
 
-def _conv3x3_bwd(relu, out_dtype, resample, res, dy):
+def _conv3x3_bwd(relu, out_dtype, resample, dtype, res, dy):
     from . import models  # models imports this module
 
-    x_bf16, kernel, x_like, bias, y = res
+    xc, kernel, x_like, bias, y = res
     if relu:
         dy = jnp.where(y > 0, dy, jnp.zeros_like(dy))
-    dy_bf16 = dy.astype(jnp.bfloat16)
-    mode = _border_mode(x_bf16.shape, resample)
+    dyc = dy.astype(dtype)
+    mode = _border_mode(xc.shape, resample)
     # Gradient w.r.t. the padded input: full (zero pad 2) convolution with the kernel flipped
     # in H, W and I <-> O; then the transposes of the padding and the resampling (in XLA).
     flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
-    dx_padded = _fwd_call(dy_bf16, flipped, jnp.zeros(kernel.shape[2], jnp.float32), pad=2)
+    dx_padded = _fwd_call(dyc, flipped, jnp.zeros(kernel.shape[2], jnp.float32), pad=2)
     resample_fn = {None: lambda t: t, "pool": models.max_pool_ceil,
                    "up": models.upsample_nearest}[resample]
-    _, vjp = jax.vjp(lambda t: _pad(resample_fn(t), mode), x_bf16.astype(jnp.float32))
+    _, vjp = jax.vjp(lambda t: _pad(resample_fn(t), mode), xc.astype(jnp.float32))
     (dx,) = vjp(dx_padded)
     dw, db = jax.ffi.ffi_call(
-        BWD_W, (jax.ShapeDtypeStruct(kernel.shape, jnp.float32),
-                jax.ShapeDtypeStruct(kernel.shape[-1:], jnp.float32)))(
-        x_bf16, dy_bf16, pad=np.int64(0), reflect=np.int64(mode),
-        resample=np.int64(RESAMPLE[resample]))
+        BWD_W if dtype == jnp.bfloat16 else BWD_W_F32,
+        (jax.ShapeDtypeStruct(kernel.shape, jnp.float32),
+         jax.ShapeDtypeStruct(kernel.shape[-1:], jnp.float32)), vmap_method="sequential")(
+        xc, dyc, pad=np.int64(0), reflect=np.int64(mode), resample=np.int64(RESAMPLE[resample]))
     return dx.astype(x_like.dtype), dw.astype(kernel.dtype), db.astype(bias.dtype)
 
 
@@ -244,4 +263,6 @@ _conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 @functools.cache
 def describe() -> str:
     """One line for logs and benchmark headers."""
-    return f"oneDNN bf16 ({isa()})" if available() else f"XLA (oneDNN unavailable: {reason()})"
+    if not available():
+        return f"XLA (oneDNN unavailable: {reason()})"
+    return f"oneDNN ({isa()}; {'float32 + bfloat16' if isa() in BF16_ISAS else 'float32'})"

@@ -20,6 +20,24 @@ def random_params():
     return init_params(jax.random.PRNGKey(0))
 
 
+@pytest.fixture
+def xla_convs(monkeypatch):
+    """Models use XLA's convolutions instead of the oneDNN custom calls (caches of traces made
+    with either are cleared on the way in and out)."""
+    import jax
+
+    from adain_jax import onednn, training
+
+    def clear():
+        jax.clear_caches()
+        training.compiled_step.cache_clear()
+
+    clear()
+    monkeypatch.setattr(onednn, "use_for", lambda dtype: False)
+    yield
+    clear()
+
+
 def load_script(name: str):
     """``scripts/<name>.py`` as a module (the scripts are not a package)."""
     import importlib.util

@@ -29,7 +29,9 @@ def test_available_where_the_cpu_has_bf16():
         pytest.skip("no bf16 CPU instructions here")
     assert onednn.available(), onednn.reason()
     assert onednn.isa() in onednn.BF16_ISAS
-    assert "oneDNN bf16" in onednn.describe()
+    assert "float32 + bfloat16" in onednn.describe()
+    assert onednn.use_for(None) and onednn.use_for(jnp.float32) and onednn.use_for("bfloat16")
+    assert not onednn.use_for(jnp.float16)
 
 
 needs_onednn = pytest.mark.skipif(not onednn.available(),
@@ -175,12 +177,57 @@ def test_fused_resampling_matches_the_model_ops(resample, shape):
     np.testing.assert_allclose(dk, rk, rtol=1e-4, atol=1e-3)
 
 
+@needs_onednn
+@pytest.mark.parametrize("resample,shape", RESAMPLE_CASES)
+def test_float32_kernels_match_xla_float32(resample, shape):
+    """float32 compute: the same function as XLA's f32 convolution, to f32 rounding."""
+    n, h, w, ci, co = shape
+    x, k, b = rnd((n, h, w, ci), 27), rnd((3, 3, ci, co), 28, 0.1), rnd((co,), 29)
+    op = {"pool": models.max_pool_ceil, "up": models.upsample_nearest, None: lambda t: t}[resample]
+    ref_fn = lambda x_, k_, b_: jax.nn.relu(xla_conv(models.reflect_pad(op(x_)), k_) + b_)  # noqa: E731
+    got_fn = lambda x_, k_, b_: onednn.conv3x3(x_, k_, b_, relu=True, resample=resample,  # noqa: E731
+                                               dtype=jnp.float32)
+    y = got_fn(x, k, b)
+    assert y.dtype == jnp.float32
+    np.testing.assert_allclose(y, ref_fn(x, k, b), rtol=1e-5, atol=1e-5)
+    g = rnd(y.shape, 30)
+    got = jax.jit(jax.grad(lambda *a: jnp.sum(got_fn(*a) * g), argnums=(0, 1, 2)))(x, k, b)
+    with jax.default_matmul_precision("highest"):
+        ref = jax.grad(lambda *a: jnp.sum(ref_fn(*a) * g), argnums=(0, 1, 2))(x, k, b)
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-4)
+
+
+@needs_onednn
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("resample", [None, "pool", "up"])
+def test_non_finite_values_propagate_through_the_fused_relu(dtype, resample):
+    """oneDNN's ReLU maps NaN to 0; the kernel makes such an image all-NaN instead (XLA gives
+    NaN in the pixels the bad value reaches), and leaves the other images alone."""
+    x = np.array(rnd((2, 6, 7, 4), 34))
+    x[0, 2, 3, 1] = np.nan
+    k, b = rnd((3, 3, 4, 3), 35, 0.1), rnd((3,), 36)
+    y = onednn.conv3x3(jnp.asarray(x), k, b, relu=True, resample=resample, dtype=dtype)
+    ref = jax.nn.relu(xla_conv(models.reflect_pad(
+        {"pool": models.max_pool_ceil, "up": models.upsample_nearest, None: lambda t: t}[resample](
+            jnp.asarray(x))), k) + b)
+    assert bool(jnp.isnan(ref[0]).any()) and bool(jnp.isnan(y[0]).all())
+    assert not bool(jnp.isnan(y[1]).any())
+    inf_kernel = onednn.conv3x3(jnp.asarray(x[1:]), k.at[1, 1, 0, 0].set(jnp.inf), b, relu=True,
+                                dtype=dtype)
+    assert bool(jnp.isnan(inf_kernel).all())
+
+
 def test_bad_arguments_are_value_errors():
     x, k, b = jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 2, 2)), jnp.zeros(2)
     with pytest.raises(ValueError, match="resample"):
         onednn.conv3x3(x, k, b, resample="avg")
     with pytest.raises(ValueError, match="out_dtype"):
         onednn.conv3x3(x, k, b, out_dtype=jnp.float16)
+    with pytest.raises(ValueError, match="out_dtype"):
+        onednn.conv3x3(x, k, b, out_dtype=jnp.bfloat16, dtype=jnp.float32)
+    with pytest.raises(ValueError, match="dtype must be"):
+        onednn.conv3x3(x, k, b, dtype=jnp.float16)
 
 
 @needs_onednn
@@ -218,6 +265,32 @@ def test_onednn_and_xla_bf16_paths_agree(monkeypatch):
     assert float(jnp.linalg.norm(fast - xla) / jnp.linalg.norm(xla)) < 3e-2
 
 
+@needs_onednn
+def test_float32_models_use_onednn_and_equal_xla(monkeypatch):
+    """The default (float32) models run on oneDNN on this CPU and equal XLA's f32 path."""
+    params = {"vgg": models.random_params_np("vgg"), "decoder": models.random_params_np("decoder")}
+    rgb = jnp.asarray(np.random.default_rng(2).random((2, 24, 40, 3)), jnp.float32)
+    hlo = jax.jit(models.encode).lower(params["vgg"], rgb).as_text()
+    assert hlo.count(f"@{onednn.FWD_F32}(") == len(models.ENCODER_LAYERS)
+    run = lambda: (models.encode(params["vgg"], rgb),  # noqa: E731
+                   models.decode(params["decoder"], models.encode(params["vgg"], rgb)[-1]))
+    fast_feats, fast_img = run()
+    monkeypatch.setattr(onednn, "use_for", lambda dtype: False)
+    with jax.default_matmul_precision("highest"):
+        xla_feats, xla_img = run()
+    for a, r in zip(fast_feats + (fast_img,), xla_feats + (xla_img,)):
+        assert a.dtype == r.dtype == jnp.float32
+        assert float(jnp.linalg.norm(a - r) / jnp.linalg.norm(r)) < 1e-5
+
+
+@needs_onednn
+def test_vmap_over_the_custom_call():
+    x, k, b = rnd((3, 1, 6, 6, 4), 31), rnd((3, 3, 4, 5), 32, 0.1), rnd((5,), 33)
+    got = jax.vmap(lambda t: onednn.conv3x3(t, k, b, dtype=jnp.float32))(x)
+    ref = jnp.stack([xla_conv(models.reflect_pad(t), k) + b for t in x])
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_damaged_cached_library_is_rebuilt(tmp_path, monkeypatch):
     if onednn.find_onednn() is None or not onednn.available():
         pytest.skip(f"oneDNN unavailable: {onednn.reason()}")
@@ -231,17 +304,18 @@ def test_damaged_cached_library_is_rebuilt(tmp_path, monkeypatch):
 
 
 @needs_onednn
-def test_training_step_computes_no_vgg_weight_gradients():
+@pytest.mark.parametrize("dtype,target", [("bfloat16", onednn.BWD_W), ("float32", onednn.BWD_W_F32)])
+def test_training_step_computes_no_vgg_weight_gradients(dtype, target):
     """The frozen VGG's kernel gradients are dead code: only the decoder's 9 layers call
-    the backward-weights kernel in the compiled bf16 step."""
+    the backward-weights kernel in the compiled step."""
     mesh = training.make_mesh()
-    step = training.compiled_step(mesh, 1e-4, 5e-5, 10.0, "bfloat16")
+    step = training.compiled_step(mesh, 1e-4, 5e-5, 10.0, dtype)
     state = training.new_state(mesh, 1e-4, 5e-5, seed=0)
     vgg = training.replicate(models.random_params_np("vgg"), mesh)
     x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
     batch = training.global_batch({"content": x, "style": x[::-1]}, mesh, 2)
     compiled = step.lower(state, vgg, batch).compile().as_text()
-    assert compiled.count(f'custom_call_target="{onednn.BWD_W}"') == len(models.DECODER_LAYERS)
+    assert compiled.count(f'custom_call_target="{target}"') == len(models.DECODER_LAYERS)
     state, metrics = step(state, vgg, batch)
     assert np.isfinite(float(metrics["loss"]))
 
@@ -256,8 +330,8 @@ def test_disabled_by_env_falls_back_to_xla():
     assert out.stdout.strip() == "False False disabled by ADAIN_JAX_ONEDNN=0"
 
 
-def test_float32_never_uses_onednn():
-    assert not onednn.use_for(None) and not onednn.use_for(jnp.float32)
+def test_float16_never_uses_onednn():
+    assert not onednn.use_for(jnp.float16)
 
 
 def test_build_failure_is_a_reason_not_an_exception(tmp_path, monkeypatch):
