@@ -70,7 +70,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--batch-size", type=_size, default=4, help="contents per forward pass")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                   help="compute dtype (bfloat16: ~2.5x faster on CPUs with AVX512-BF16/AMX through "
+                   help="compute dtype (bfloat16: ~1.8x faster on CPUs with AVX512-BF16/AMX through "
                         "oneDNN, 1.2x on GPUs; ~1e-2 relative error)")
     p.add_argument("--tile", type=_size, default=None,
                    help="stylize large contents tile by tile in bounded memory (global AdaIN "
@@ -191,7 +191,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-weight", type=float, default=d.style_weight)
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=d.dtype,
                    help="compute dtype; params and optimizer state stay float32 (bfloat16: "
-                        "oneDNN kernels on a bf16-capable CPU, ~2x faster there)")
+                        "oneDNN kernels on a bf16-capable CPU, ~1.7x faster there)")
     p.add_argument("--vgg", default=None, help="VGG weights (default: the shipped normalised VGG)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers, help="image decoding workers per host")

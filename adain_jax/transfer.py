@@ -146,7 +146,7 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
       masks: K region masks (K, H, W) or (N, K, H, W) in [0, 1] at the content's size: style k
         is applied where mask k is on (spatial control). Excludes ``style_weights``.
       preserve_color: recolour the style to the content's colours (CORAL) before encoding.
-      dtype: compute dtype (None = float32; ``jnp.bfloat16`` is ~2.5x faster on a CPU with
+      dtype: compute dtype (None = float32; ``jnp.bfloat16`` is ~1.8x faster on a CPU with
           AVX512-BF16/AMX (oneDNN kernels, ~8e-3 relative error) and on GPUs (~1e-2)).
     Returns:
       Stylized images shaped like ``content``, float32 in [0, 1].

@@ -2,9 +2,12 @@
 
 Rows are ``<impl>/<task>``:
 
-* impls: ``jax-f32`` (the package's default: float32, XLA flags of ``adain_jax._xla``),
-  ``jax-bf16`` (``dtype=jnp.bfloat16``; on the CPU the oneDNN kernels of ``adain_jax.onednn``), ``jax-f32-noflag`` (float32 without the XLA flag; run
-  in a child process because XLA reads its flags once), ``torch-f32`` and ``torch-bf16-cl``
+* impls: ``jax-f32`` (the package's default: float32; on the CPU the oneDNN kernels of
+  ``adain_jax.onednn``, and the XLA flags of ``adain_jax._xla``), ``jax-bf16``
+  (``dtype=jnp.bfloat16``, same kernels), ``jax-f32-xla`` (float32 with XLA's convolutions:
+  ``ADAIN_JAX_ONEDNN=0``), ``jax-f32-noflag`` (plain jax: XLA's convolutions without the
+  package's XLA flag); the last two run in child processes (XLA reads its flags once),
+  ``torch-f32`` and ``torch-bf16-cl``
   (the PyTorch reference of ``benchmarks/torch_adain.py``; bf16 autocast + channels_last),
   ``magenta`` (``benchmarks/magenta.py``, onnxruntime; stylizes at 384 px internally).
 * tasks: ``stylize256|512|1024`` (latency, batch 1: encode the content and a 512 px style,
@@ -56,11 +59,13 @@ import numpy as np  # noqa: E402
 
 from adain_jax import models  # noqa: E402
 
-IMPLS = ("jax-f32", "jax-bf16", "jax-f32-noflag", "torch-f32", "torch-bf16-cl", "magenta")
+IMPLS = ("jax-f32", "jax-bf16", "jax-f32-xla", "jax-f32-noflag", "torch-f32", "torch-bf16-cl",
+         "magenta")
+CHILD_IMPLS = ("jax-f32-xla", "jax-f32-noflag")   # see CHILD_VARIANTS
 TASKS = ("stylize256", "stylize512", "stylize1024", "throughput512", "train256")
 DEFAULT_ROWS = [f"{i}/{t}" for i in IMPLS for t in TASKS
                 if not (i == "magenta" and t != "stylize512")
-                and not (i == "jax-f32-noflag" and t not in ("stylize512", "train256"))]
+                and not (i in CHILD_IMPLS and t not in ("stylize512", "train256"))]
 STYLE_SIZE = 512
 THROUGHPUT_BATCH = 8          # 16 with --device gpu
 TRAIN_BATCH, TRAIN_SIZE = 8, 256
@@ -224,19 +229,31 @@ def jax_case(task: str, dtype: str, warmup: int, repeats: int) -> dict:
     return timed(fn, warmup, repeats, INNER, jax.block_until_ready)
 
 
-def jax_noflag_case(rows: list[str], args) -> dict[str, dict]:
-    """Runs the given ``jax-f32`` rows in a child process without the XLA flag."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["ADAIN_JAX_NO_XLA_FLAGS"] = "1"
-    only = ",".join(r.replace("jax-f32-noflag/", "jax-f32/") for r in rows)
-    out_json = HERE / "results" / ".noflag_child.json"
+# float32 variants that need their own process (XLA reads its flags once; the oneDNN switch is
+# read at the first convolution): environment changes for each.
+CHILD_VARIANTS = {
+    "jax-f32-noflag": {"ADAIN_JAX_NO_XLA_FLAGS": "1", "ADAIN_JAX_ONEDNN": "0", "XLA_FLAGS": None},
+    "jax-f32-xla": {"ADAIN_JAX_ONEDNN": "0"},
+}
+
+
+def jax_child_case(impl: str, rows: list[str], args) -> dict[str, dict]:
+    """Runs the given ``jax-f32`` rows in a child process with ``CHILD_VARIANTS[impl]``."""
+    env = dict(os.environ)
+    for k, v in CHILD_VARIANTS[impl].items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    only = ",".join(r.replace(f"{impl}/", "jax-f32/") for r in rows)
+    out_json = HERE / "results" / f".{impl}_child.json"
     cmd = [sys.executable, __file__, "--only", only, "--child-json", str(out_json),
            "--warmup", str(args.warmup), "--repeats", str(args.repeats),
            "--repeats-heavy", str(args.repeats_heavy)]
     subprocess.run(cmd, env=env, check=True)
     child = json.loads(out_json.read_text())
     out_json.unlink()
-    return {r.replace("jax-f32/", "jax-f32-noflag/"): v for r, v in child["cases"].items()}
+    return {r.replace("jax-f32/", f"{impl}/"): v for r, v in child["cases"].items()}
 
 
 # ----------------------------------------------------------------------------- torch
@@ -478,17 +495,17 @@ def main(argv=None):
     rows = select(args.only)
     if DEVICE == "gpu":
         rows = [r for r in (GPU_ROWS if not args.only else rows)
-                if not r.startswith(("magenta", "jax-f32-noflag"))]
+                if not r.startswith(("magenta", *CHILD_IMPLS))]
     t_start = time.perf_counter()
 
     cases: dict[str, dict] = {}
     peaks = None if (args.no_peaks or args.child_json) else measure_peaks()
     if peaks:
         print("peaks GFLOP/s:", peaks, flush=True)
-    noflag = [r for r in rows if r.startswith("jax-f32-noflag/")]
+    children = [r for r in rows if r.split("/")[0] in CHILD_IMPLS]
     skipped = []
     for rid in rows:
-        if rid in noflag:
+        if rid in children:
             continue
         if args.budget_s and time.perf_counter() - t_start > args.budget_s:
             skipped.append(rid)
@@ -514,9 +531,11 @@ def main(argv=None):
     if args.child_json:
         Path(args.child_json).write_text(json.dumps({"cases": cases}))
         return
-    if noflag:
-        print(f"{', '.join(noflag)} (child process without the XLA flag) ...", flush=True)
-        cases.update(jax_noflag_case(noflag, args))
+    for impl in CHILD_IMPLS:
+        mine = [r for r in children if r.startswith(f"{impl}/")]
+        if mine:
+            print(f"{', '.join(mine)} (child process: {CHILD_VARIANTS[impl]}) ...", flush=True)
+            cases.update(jax_child_case(impl, mine, args))
     cases = {r: cases[r] for r in rows if r in cases}
     result = {"benchmark": f"adain-jax {DEVICE.upper()} benchmark", "tag": args.tag,
               "argv": list(argv if argv is not None else sys.argv[1:]), "env": environment(),
