@@ -275,13 +275,13 @@ void FillNaN(char* dst, int64_t count) {
 }
 
 // A per-thread buffer for padded inputs, reused across calls (no page faults per call);
-// buffers above 256 MiB are freed after the call.
+// buffers above 128 MiB (a 512 px float32 layer needs 68 MiB) are freed after the call.
 template <typename T>
 struct Scratch {
   std::vector<T>& buffer;
   explicit Scratch(size_t elements) : buffer(Get()) { buffer.resize(elements); }
   ~Scratch() {
-    if (buffer.size() * sizeof(T) > (256u << 20)) std::vector<T>().swap(buffer);
+    if (buffer.size() * sizeof(T) > (128u << 20)) std::vector<T>().swap(buffer);
   }
   static std::vector<T>& Get() {
     thread_local std::vector<T> storage;
