@@ -26,6 +26,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from .convert import save_params
 from .image_io import _new_file_mode
 from .errors import ConfigError
 
@@ -43,37 +44,9 @@ def to_host(tree) -> Any:
     return jax.tree.map(_local, tree)
 
 
-def _flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
-    out = {}
-    for k, v in tree.items():
-        key = f"{prefix}/{k}" if prefix else str(k)
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key))
-        else:
-            out[key] = v
-    return out
-
-
 def export_decoder(path: str | os.PathLike, decoder_params) -> Path:
     """Write ``{'decoder': params}`` to ``path`` (atomically, replacing it)."""
-    tree = {"decoder": to_host(decoder_params)}
-    try:
-        from .convert import save_params
-    except ImportError:  # pragma: no cover - convert.py is part of the package
-        save_params = None
-    if save_params is not None:
-        return save_params(path, tree, overwrite=True)
-    path = Path(path)  # pragma: no cover - minimal fallback writer, same layout
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: np.asarray(v, np.float32) for k, v in _flatten(tree).items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_params(path, {"decoder": to_host(decoder_params)}, overwrite=True)
 
 
 def gather_json(state: Any) -> list:
