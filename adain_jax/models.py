@@ -62,6 +62,14 @@ def upsample_nearest(x: Array, factor: int = 2) -> Array:
     return x.reshape(n, h * factor, w * factor, c)
 
 
+def resample(x: Array, how: str | None) -> Array:
+    """The input resampling of a ``Conv3x3``: ``'pool'`` (max_pool_ceil), ``'up'``
+    (upsample_nearest) or None (unchanged)."""
+    if how is None:
+        return x
+    return {"pool": max_pool_ceil, "up": upsample_nearest}[how](x)
+
+
 class Conv3x3(nn.Module):
     """3x3 convolution with reflection padding 1 (+ ReLU). Params: ``kernel`` (3, 3, in, out),
     ``bias``. ``resample`` (``'pool'``: ``max_pool_ceil``, ``'up'``: ``upsample_nearest``)
@@ -84,13 +92,11 @@ class Conv3x3(nn.Module):
                             (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         if onednn.use_for(self.dtype):
-            bf16 = self.dtype is not None and jnp.dtype(self.dtype) == jnp.bfloat16
+            compute = jnp.dtype(self.dtype or jnp.float32)
             return onednn.conv3x3(x, kernel, bias, self.relu,
-                                  jnp.bfloat16 if bf16 and not self.is_output else jnp.float32,
-                                  self.resample, jnp.bfloat16 if bf16 else jnp.float32)
-        if self.resample is not None:
-            x = max_pool_ceil(x) if self.resample == "pool" else upsample_nearest(x)
-        x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+                                  jnp.float32 if self.is_output else compute, self.resample,
+                                  compute)
+        x, kernel, bias = promote_dtype(resample(x, self.resample), kernel, bias, dtype=self.dtype)
         y = lax.conv_general_dilated(reflect_pad(x), kernel, (1, 1), "VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
         return nn.relu(y) if self.relu else y

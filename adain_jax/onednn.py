@@ -166,10 +166,6 @@ def _border_mode(shape, resample: str | None = None) -> int:
     return REFLECT if min(_resampled(shape, resample)) > 1 else EDGE
 
 
-def _pad(x, mode: int):
-    return jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect" if mode == REFLECT else "edge")
-
-
 def _fwd_call(x, kernel, bias, pad: int = 0, reflect: int = NO_PAD, compensate: bool = False,
               relu: bool = False, out_dtype=jnp.float32, resample: str | None = None):
     """The forward custom call; ``x``'s dtype (bf16 or f32) is the compute dtype."""
@@ -199,8 +195,8 @@ def conv3x3(x, kernel, bias, relu: bool = False, out_dtype=None, resample: str |
     (N, H, W, O) in ``out_dtype`` (default float32; bfloat16 with bf16 compute halves the
     memory traffic where the next layer rounds to bf16 anyway). ``resample``: ``'pool'``
     (``models.max_pool_ceil``) or ``'up'`` (``models.upsample_nearest``) applied to ``x``
-    first. Resampling and padding happen inside the kernel, in one pass (XLA:CPU's
-    concatenates and reductions are slow).
+    first, as ``models.resample``. Resampling and padding happen inside the kernel, in one
+    pass (XLA:CPU's concatenates and reductions are slow).
 
     In bf16 the kernel's rounding error is compensated for each image's mean input: a constant
     input channel contributes ``mean * sum(kernel - bf16(kernel))`` of error to every pixel,
@@ -240,20 +236,19 @@ def _conv3x3_bwd(relu, out_dtype, resample, dtype, res, dy):
     if relu:
         dy = jnp.where(y > 0, dy, jnp.zeros_like(dy))
     dyc = dy.astype(dtype)
-    mode = _border_mode(xc.shape, resample)
     # Gradient w.r.t. the padded input: full (zero pad 2) convolution with the kernel flipped
     # in H, W and I <-> O; then the transposes of the padding and the resampling (in XLA).
     flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
     dx_padded = _fwd_call(dyc, flipped, jnp.zeros(kernel.shape[2], jnp.float32), pad=2)
-    resample_fn = {None: lambda t: t, "pool": models.max_pool_ceil,
-                   "up": models.upsample_nearest}[resample]
-    _, vjp = jax.vjp(lambda t: _pad(resample_fn(t), mode), xc.astype(jnp.float32))
+    _, vjp = jax.vjp(lambda t: models.reflect_pad(models.resample(t, resample)),
+                     xc.astype(jnp.float32))
     (dx,) = vjp(dx_padded)
     dw, db = jax.ffi.ffi_call(
         BWD_W if dtype == jnp.bfloat16 else BWD_W_F32,
         (jax.ShapeDtypeStruct(kernel.shape, jnp.float32),
          jax.ShapeDtypeStruct(kernel.shape[-1:], jnp.float32)), vmap_method="sequential")(
-        xc, dyc, pad=np.int64(0), reflect=np.int64(mode), resample=np.int64(RESAMPLE[resample]))
+        xc, dyc, pad=np.int64(0), reflect=np.int64(_border_mode(xc.shape, resample)),
+        resample=np.int64(RESAMPLE[resample]))
     return dx.astype(x_like.dtype), dw.astype(kernel.dtype), db.astype(bias.dtype)
 
 

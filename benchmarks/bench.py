@@ -120,6 +120,11 @@ def task_images(task: str) -> int:
 
 
 # ----------------------------------------------------------------------------- timing
+def rel_err(got, ref) -> float:
+    """||got - ref|| / ||ref||, the rel. error column."""
+    return float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+
+
 def timed(fn, warmup: int, repeats: int, inner: int = 1, finish=lambda out: out) -> dict:
     """Times ``inner`` calls of ``fn`` then ``finish(last output)`` (the device sync), per call
     (``bench_train.time_steps`` with the output kept for the sync)."""
@@ -220,7 +225,7 @@ def jax_case(task: str, dtype: str, warmup: int, repeats: int) -> dict:
             ref = np.asarray(adain_jax.stylize(params, contents,
                                                adain_jax.style_stats(params, style)))
         got = np.asarray(fn())
-        out["rel_err_vs_f32"] = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+        out["rel_err_vs_f32"] = rel_err(got, ref)
         return out
     else:
         n = int(task[len("stylize"):])
@@ -317,7 +322,7 @@ def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
                 s32 = torch_adain.calc_mean_std(net.encode(style))
             ref = run(contents, *s32, bf16=False).cpu().numpy()
             got = fn().cpu().numpy()
-            out["rel_err_vs_f32"] = float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
+            out["rel_err_vs_f32"] = rel_err(got, ref)
         return out
     else:
         content = t(images(1, int(task[len("stylize"):]), 2))

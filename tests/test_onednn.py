@@ -47,6 +47,10 @@ def random_params():
     return {"vgg": models.random_params_np("vgg"), "decoder": models.random_params_np("decoder")}
 
 
+def rel_l2(a, ref) -> float:
+    return float(jnp.linalg.norm(a - ref) / jnp.linalg.norm(ref))
+
+
 def bf16(a):
     return a.astype(jnp.bfloat16).astype(jnp.float32)
 
@@ -167,8 +171,8 @@ def test_fused_resampling_matches_the_model_ops(resample, shape):
     upsample_nearest followed by the padded conv; gradients flow through their transposes."""
     n, h, w, ci, co = shape
     x, k, b = rnd((n, h, w, ci), 23), rnd((3, 3, ci, co), 24, 0.1), rnd((co,), 25)
-    op = {"pool": models.max_pool_ceil, "up": models.upsample_nearest, None: lambda t: t}[resample]
-    ref_fn = lambda x_, k_: xla_conv(models.reflect_pad(op(x_)), k_)  # noqa: E731
+    ref_fn = lambda x_, k_: xla_conv(  # noqa: E731
+        models.reflect_pad(models.resample(x_, resample)), k_)
     mode = onednn._border_mode(x.shape, resample)
     got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, reflect=mode, resample=resample)
     np.testing.assert_allclose(got, ref_fn(bf16(x), bf16(k)) + b, rtol=1e-5, atol=1e-5)
@@ -187,8 +191,8 @@ def test_float32_kernels_match_xla_float32(resample, shape):
     """float32 compute: the same function as XLA's f32 convolution, to f32 rounding."""
     n, h, w, ci, co = shape
     x, k, b = rnd((n, h, w, ci), 27), rnd((3, 3, ci, co), 28, 0.1), rnd((co,), 29)
-    op = {"pool": models.max_pool_ceil, "up": models.upsample_nearest, None: lambda t: t}[resample]
-    ref_fn = lambda x_, k_, b_: jax.nn.relu(xla_conv(models.reflect_pad(op(x_)), k_) + b_)  # noqa: E731
+    ref_fn = lambda x_, k_, b_: jax.nn.relu(  # noqa: E731
+        xla_conv(models.reflect_pad(models.resample(x_, resample)), k_) + b_)
     got_fn = lambda x_, k_, b_: onednn.conv3x3(x_, k_, b_, relu=True, resample=resample,  # noqa: E731
                                                dtype=jnp.float32)
     y = got_fn(x, k, b)
@@ -212,9 +216,8 @@ def test_non_finite_values_propagate_through_the_fused_relu(dtype, resample):
     x[0, 2, 3, 1] = np.nan
     k, b = rnd((3, 3, 4, 3), 35, 0.1), rnd((3,), 36)
     y = onednn.conv3x3(jnp.asarray(x), k, b, relu=True, resample=resample, dtype=dtype)
-    ref = jax.nn.relu(xla_conv(models.reflect_pad(
-        {"pool": models.max_pool_ceil, "up": models.upsample_nearest, None: lambda t: t}[resample](
-            jnp.asarray(x))), k) + b)
+    ref = jax.nn.relu(
+        xla_conv(models.reflect_pad(models.resample(jnp.asarray(x), resample)), k) + b)
     assert bool(jnp.isnan(ref[0]).any()) and bool(jnp.isnan(y[0]).all())
     assert not bool(jnp.isnan(y[1]).any())
     inf_kernel = onednn.conv3x3(jnp.asarray(x[1:]), k.at[1, 1, 0, 0].set(jnp.inf), b, relu=True,
@@ -251,7 +254,7 @@ def test_bfloat16_models_use_onednn_and_stay_close_to_float32():
     assert [a.dtype for a in got + (img,)] == [jnp.bfloat16] * 3 + [jnp.float32] * 2
     for a, r in zip(got + (img,), ref + (ref_img,)):
         a = a.astype(jnp.float32)
-        assert float(jnp.linalg.norm(a - r) / jnp.linalg.norm(r)) < 1.5e-2
+        assert rel_l2(a, r) < 1.5e-2
 
 
 @needs_onednn
@@ -274,7 +277,7 @@ def test_onednn_and_xla_paths_agree(monkeypatch, dtype, tol):
         xla = run()
     for a, r in zip(fast, xla):
         a, r = a.astype(jnp.float32), r.astype(jnp.float32)
-        assert float(jnp.linalg.norm(a - r) / jnp.linalg.norm(r)) < tol
+        assert rel_l2(a, r) < tol
 
 
 @needs_onednn

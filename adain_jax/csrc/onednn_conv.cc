@@ -151,6 +151,13 @@ float Bf16Round(float v) {  // round to nearest even, as oneDNN's f32 -> bf16 re
   return v;
 }
 
+inline float Bf16ToFloat(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 // Per-channel mean of `rows` rows of `c` bf16 values (one image, NHWC).
 void ChannelMeans(const uint16_t* x, int64_t rows, int64_t c, float* mean) {
   const int threads = omp_get_max_threads();
@@ -161,12 +168,7 @@ void ChannelMeans(const uint16_t* x, int64_t rows, int64_t c, float* mean) {
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const uint16_t* row = x + r * c;
-      for (int64_t i = 0; i < c; ++i) {
-        uint32_t u = uint32_t(row[i]) << 16;
-        float f;
-        std::memcpy(&f, &u, 4);
-        acc[i] += f;
-      }
+      for (int64_t i = 0; i < c; ++i) acc[i] += Bf16ToFloat(row[i]);
     }
   }
   for (int64_t i = 0; i < c; ++i) {
@@ -182,13 +184,6 @@ constexpr int64_t kNoResample = 0, kMaxPool = 1, kUpsample = 2;  // attr `resamp
 // Size of a side after the input's resampling: 2x2/2 max pool in ceil mode, or nearest x2.
 int64_t Resampled(int64_t size, int64_t resample) {
   return resample == kMaxPool ? (size + 1) / 2 : resample == kUpsample ? 2 * size : size;
-}
-
-inline float Bf16ToFloat(uint16_t v) {
-  uint32_t u = uint32_t(v) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
 }
 
 // NaN-propagating maxima (as XLA's max): a NaN operand wins.
