@@ -1,21 +1,28 @@
-"""adain-jax: arbitrary style transfer with Adaptive Instance Normalization, in JAX/Flax."""
-from . import _xla
+"""adain-jax: arbitrary style transfer with Adaptive Instance Normalization, in JAX/Flax.
 
-_xla.configure()  # before jax initialises its CPU backend
+Sub-systems (each a subpackage): ``image_io`` (files <-> float32 arrays), ``nn`` (layers,
+models, convolution backends), ``weights`` (formats and name tables), ``inference`` (stylize,
+tiling, folders, Gatys), ``training`` (step, loop, data, checkpoints), ``cli`` (entry points).
+The public API below is what most code needs.
+"""
+from adain_jax.nn.backends import xla_flags
 
-from .errors import AdainError, ConfigError, ImageError, WeightsError  # noqa: E402
-from .models import Decoder, Encoder, decode, encode, init_params  # noqa: E402
-from .ops import adain, channel_stats, content_loss, coral, style_loss  # noqa: E402
-from .tiling import stylize_tiled  # noqa: E402
-from .transfer import StyleStats, style_stats, stylize  # noqa: E402
+xla_flags.configure()  # before jax initialises its CPU backend
 
+from adain_jax import _aliases  # noqa: E402
+from adain_jax.errors import AdainError, ConfigError, ImageError, WeightsError  # noqa: E402
+from adain_jax.inference import StyleStats, style_stats, stylize, stylize_tiled  # noqa: E402
+from adain_jax.nn import Decoder, Encoder, decode, encode, init_params  # noqa: E402
+from adain_jax.ops import adain, channel_stats, content_loss, coral, style_loss  # noqa: E402
+
+_aliases.install()
 __version__ = "0.1.0"
 
 
 def load_params(vgg=None, decoder=None) -> dict:
     """``{'vgg': ..., 'decoder': ...}`` from weight files (any supported format);
     None picks the shipped default of each."""
-    from .convert import load_decoder, load_vgg
+    from adain_jax.weights import load_decoder, load_vgg
 
     return {"vgg": load_vgg(vgg), "decoder": load_decoder(decoder)}
 
@@ -26,9 +33,9 @@ def load_default() -> dict:
 
 
 _LAZY = {  # heavier modules (orbax, optax, grain, h5py) load on first use
-    "load_vgg": "convert", "load_decoder": "convert", "save_params": "convert",
-    "fetch_vgg19_h5": "fetch", "TrainConfig": "training", "train": "training",
-    "gatys": "optimize",
+    "load_vgg": "weights", "load_decoder": "weights", "save_params": "weights",
+    "fetch_vgg19_h5": "weights.fetch", "TrainConfig": "training", "train": "training",
+    "gatys": "inference.gatys",
 }
 
 
@@ -36,13 +43,17 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(importlib.import_module(f"adain_jax.{_LAZY[name]}"), name)
+    if f"adain_jax.{name}" in _aliases.OLD_MODULES:  # adain_jax.convert etc. as attributes
+        import importlib
+
+        return importlib.import_module(f"adain_jax.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "AdainError", "ConfigError", "ImageError", "WeightsError", "Encoder", "Decoder", "encode",
     "decode", "init_params", "adain", "channel_stats", "content_loss", "style_loss", "coral",
-    "StyleStats", "style_stats", "stylize", "stylize_tiled", "load_params", "load_default", "__version__",
-    *_LAZY,
+    "StyleStats", "style_stats", "stylize", "stylize_tiled", "load_params", "load_default",
+    "__version__", *_LAZY,
 ]

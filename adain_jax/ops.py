@@ -58,6 +58,14 @@ def mix_stats(means, stds, weights):
     return jnp.tensordot(w, means, axes=1), jnp.tensordot(w, stds, axes=1)
 
 
+def feature_masks(masks, factor: int = 8):
+    """Region weights at feature resolution: means over ``factor`` x ``factor`` blocks of
+    (..., H, W, K) masks whose H and W are multiples of ``factor`` (NumPy or jax arrays)."""
+    *lead, h, w, k = masks.shape
+    blocks = masks.reshape(*lead, h // factor, factor, w // factor, factor, k)
+    return blocks.mean(axis=(-4, -2))
+
+
 def normalise_masks(masks):
     """Soft region weights (..., K) scaled to sum to one at every position (0 where all are 0)."""
     return masks / jnp.maximum(masks.sum(axis=-1, keepdims=True), 1e-8)
@@ -127,21 +135,27 @@ def _sqrtm(cov, inverse: bool = False):
     return (vecs * vals[..., None, :] ** p) @ jnp.swapaxes(vecs, -1, -2)
 
 
+def color_moments(img, eps: float = 1e-5):
+    """Colour mean (3,) and covariance (3, 3) (+ ``eps`` I) of an (..., 3) image."""
+    flat = img.reshape(-1, 3).astype(jnp.float32)
+    mean = flat.mean(0)
+    centred = flat - mean
+    return mean, centred.T @ centred / flat.shape[0] + eps * jnp.eye(3)
+
+
+def coral_to_moments(source, t_mean, t_cov, eps: float = 1e-5):
+    """Give ``source`` (H,W,3) the colour mean ``t_mean`` and covariance ``t_cov``."""
+    s_mean, s_cov = color_moments(source, eps)
+    transform = _sqrtm(jnp.asarray(t_cov, jnp.float32)) @ _sqrtm(s_cov, inverse=True)
+    out = (source.reshape(-1, 3).astype(jnp.float32) - s_mean) @ transform.T + t_mean
+    return jnp.clip(out.reshape(source.shape), 0.0, 1.0)
+
+
 def coral(source, target, eps: float = 1e-5):
     """CORAL colour transfer: give ``source`` (H,W,3) the colour mean and covariance of
     ``target`` (H',W',3). Used for colour preservation (style recoloured to the content)."""
-    def stats(img):
-        flat = img.reshape(-1, 3).astype(jnp.float32)
-        mean = flat.mean(0)
-        centred = flat - mean
-        cov = centred.T @ centred / flat.shape[0] + eps * jnp.eye(3)
-        return flat, mean, cov
-
-    src, s_mean, s_cov = stats(source)
-    _, t_mean, t_cov = stats(target)
-    transform = _sqrtm(t_cov) @ _sqrtm(s_cov, inverse=True)
-    out = (src - s_mean) @ transform.T + t_mean
-    return jnp.clip(out.reshape(source.shape), 0.0, 1.0)
+    t_mean, t_cov = color_moments(target, eps)
+    return coral_to_moments(source, t_mean, t_cov, eps)
 
 
 coral_jit = jax.jit(coral)

@@ -30,136 +30,22 @@ file and counted in :attr:`PairLoader.skipped`.
 from __future__ import annotations
 
 import logging
-import math
-import os
-import re
 import threading
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from adain_jax import image_io
-from adain_jax.errors import ConfigError, ImageError
+from adain_jax.errors import ConfigError, one_line
+from adain_jax.training.sources import open_source, parse_tfds_spec
 
-__all__ = ["PairLoader", "preprocess", "to_float_rgb", "parse_tfds_spec"]
+__all__ = ["PairLoader", "preprocess", "parse_tfds_spec"]
 
 log = logging.getLogger(__name__)
 
 _STATE_VERSION = 1
 
-# tfds:NAME[/CONFIG][:VERSION][:SPLIT][#KEY]
-_TFDS_RE = re.compile(
-    r"^(?P<name>[A-Za-z0-9_][\w\-]*(?:/[\w\-.=,]+)?)"
-    r"(?::(?P<version>\d+\.\d+\.\d+))?"
-    r"(?::(?P<split>[^#]+))?"
-    r"(?:#(?P<key>[\w\-/]+))?$"
-)
-
-
 # --------------------------------------------------------------------------- pixels
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _decode_bytes(data: bytes) -> np.ndarray:
-    """Encoded image bytes -> float32 (H, W, C) in [0, 1], in memory.
-
-    image_io only reads paths, so this reuses its PIL handle and its (private) mode
-    conversion; no EXIF transpose or pixel-count limit.  TODO: move into image_io as a
-    public bytes decoder.
-    """
-    import io
-
-    try:
-        im = image_io.Image.open(io.BytesIO(data))
-        im.load()
-        a = image_io._to_float(im)  # noqa: SLF001 - same conversion rules as load_image
-    except ImageError:
-        raise
-    except Exception as exc:  # PIL raises many types on corrupt data
-        raise ImageError(f"cannot decode image bytes ({_one_line(exc)})") from None
-    return a
-
-
-def to_float_rgb(image: Any) -> np.ndarray:
-    """An already-decoded image (or encoded bytes) -> float32 (H, W, 3) in [0, 1].
-
-    Accepts uint8 (/255), uint16 (/65535), bool, or float (assumed in [0, 1], clipped)
-    arrays of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (alpha dropped), and
-    ``bytes`` holding an encoded image.  Raises :class:`ImageError` otherwise.
-    """
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        a = _decode_bytes(bytes(image))
-    else:
-        a = np.asarray(image)
-        if a.dtype == np.uint8:
-            a = a.astype(np.float32) * np.float32(1 / 255)
-        elif a.dtype == np.uint16:
-            a = a.astype(np.float32) * np.float32(1 / 65535)
-        elif a.dtype == np.bool_:
-            a = a.astype(np.float32)
-        elif np.issubdtype(a.dtype, np.floating):
-            a = np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0)
-        else:
-            raise ImageError(f"unsupported image array dtype {a.dtype}")
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ImageError(f"unsupported image array shape {a.shape}")
-    if a.shape[2] == 1:
-        a = np.repeat(a, 3, axis=2)
-    elif a.shape[2] == 4:
-        a = a[..., :3]
-    return a
-
-
-def _axis_taps(n_in: int, n_out: int, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Filter taps for outputs ``start..start+count`` of an ``n_in -> n_out`` resize along
-    one axis: triangle filter, widened when downscaling (antialiased), edges handled by
-    dropping outside taps and renormalising -- the same as PIL's BILINEAR.
-
-    Returns ``(idx, w)``, both (count, taps): ``out[j] = sum_k w[j, k] * x[idx[j, k]]``.
-    """
-    scale = n_in / n_out
-    support = max(scale, 1.0)  # triangle half-width in input pixels
-    centre = (np.arange(start, start + count, dtype=np.float64) + 0.5) * scale - 0.5
-    taps = int(math.ceil(2 * support)) + 1
-    first = np.floor(centre - support).astype(np.int64) + 1
-    idx = first[:, None] + np.arange(taps)[None, :]
-    w = np.maximum(0.0, 1.0 - np.abs(idx - centre[:, None]) / support)
-    w[(idx < 0) | (idx >= n_in)] = 0.0
-    w /= w.sum(axis=1, keepdims=True)
-    keep = w.any(axis=0)  # drop tap columns that are zero for every output
-    return np.clip(idx[:, keep], 0, n_in - 1), w[:, keep].astype(np.float32)
-
-
-def _resized_window(a: np.ndarray, full_hw: tuple[int, int], top: int, left: int,
-                    size: int) -> np.ndarray:
-    """The ``size`` x ``size`` window at (top, left) of ``a`` resized to ``full_hw``.
-
-    Only the window is computed (separable taps), so the cost does not depend on how
-    large the resized image would be.
-    """
-    h, w, _ = a.shape
-    fh, fw = full_hw
-    if (fh, fw) == (h, w):
-        return a[top:top + size, left:left + size]
-    iy, wy = _axis_taps(h, fh, top, size)
-    ix, wx = _axis_taps(w, fw, left, size)
-    x0, x1 = int(ix.min()), int(ix.max()) + 1
-    a = a[:, x0:x1]
-    ix = ix - x0
-    rows = a[iy[:, 0]] * wy[:, 0, None, None]
-    for k in range(1, iy.shape[1]):
-        rows += a[iy[:, k]] * wy[:, k, None, None]
-    out = rows[:, ix[:, 0]] * wx[None, :, 0, None]
-    for k in range(1, ix.shape[1]):
-        out += rows[:, ix[:, k]] * wx[None, :, k, None]
-    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def preprocess(image: Any, rng: np.random.Generator, *, crop_size: int = 256,
@@ -171,144 +57,17 @@ def preprocess(image: Any, rng: np.random.Generator, *, crop_size: int = 256,
     smaller; random crop; horizontal flip with probability 1/2.  Draws, in order, the
     crop top, the crop left and the flip from ``rng``.
     """
-    a = to_float_rgb(image)
+    a = image_io.to_float_rgb(image)
     h, w = a.shape[:2]
     short = resize if resize > 0 else min(h, w)
     short = max(short, crop_size)
     fh, fw = (h, w) if short == min(h, w) else image_io.shorter_side_shape(h, w, short)
     top = int(rng.integers(0, fh - crop_size + 1))
     left = int(rng.integers(0, fw - crop_size + 1))
-    out = _resized_window(a, (fh, fw), top, left, crop_size)
+    out = image_io.resized_window(a, (fh, fw), top, left, crop_size)
     if rng.random() < 0.5:
         out = out[:, ::-1]
     return np.ascontiguousarray(out, dtype=np.float32)
-
-
-# --------------------------------------------------------------------------- sources
-
-
-def parse_tfds_spec(spec: str) -> dict[str, str | None]:
-    """``tfds:NAME[/CONFIG][:VERSION][:SPLIT][#KEY]`` -> dict(name, split, key)."""
-    body = spec[len("tfds:"):] if spec.startswith("tfds:") else spec
-    m = _TFDS_RE.match(body.strip())
-    if not m:
-        raise ConfigError(
-            f"bad tfds source {spec!r}; expected tfds:NAME[/CONFIG][:VERSION][:SPLIT][#KEY], "
-            "e.g. tfds:coco/2017:train#image"
-        )
-    name = m["name"] + (f":{m['version']}" if m["version"] else "")
-    return {"name": name, "split": (m["split"] or "train").strip(), "key": m["key"] or "image"}
-
-
-class _FolderSource:
-    """Random access over the images of a folder (sorted, recursive)."""
-
-    def __init__(self, spec: str):
-        self._load = image_io.load_image
-        p = Path(spec).expanduser()
-        if not p.exists():
-            raise ConfigError(f"image source {spec!r}: no such folder or file")
-        try:
-            self.paths = [str(x) for x in image_io.list_images(p)]
-        except ImageError as exc:
-            raise ConfigError(f"image source {spec!r}: {exc}") from None
-        self.spec = spec
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def name(self, i: int) -> str:
-        return self.paths[i]
-
-    def load(self, i: int) -> Any:
-        return self._load(self.paths[i])
-
-
-class _TfdsSource:
-    """Random access over one split of a prepared tfds dataset (tfds.data_source)."""
-
-    def __init__(self, spec: str, data_dir: str | None):
-        parsed = parse_tfds_spec(spec)
-        self.spec = spec
-        self.key = parsed["key"]
-        try:
-            import tensorflow_datasets as tfds
-        except ImportError as exc:
-            raise ConfigError(
-                f"{spec}: tensorflow-datasets is not installed ({_one_line(exc)})") from None
-        data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or None
-        name = parsed["name"]
-        where = data_dir or "the default tfds data_dir (~/tensorflow_datasets)"
-        build = f"`tfds build {name} --file_format=array_record`"
-        try:
-            self._ds = tfds.data_source(name, split=parsed["split"], data_dir=data_dir,
-                                        download=False)
-        except Exception as exc:  # DatasetNotFoundError, missing TF, wrong format, split
-            cause = _one_line(exc)
-            prepared = _tfds_prepared(tfds, name, data_dir)
-            if isinstance(exc, ModuleNotFoundError) and "tensorflow" in str(exc):
-                hint = (f"its tfds code needs TensorFlow (not installed) and no prepared copy "
-                        f"was found in {where}; prepare it once with {build} (or set "
-                        "TFDS_DATA_DIR / tfds_data_dir to where it is prepared)")
-            elif prepared is None and "not found" in cause.lower():
-                hint = f"no tfds dataset named {name!r} (neither registered nor in {where})"
-            elif prepared is False:
-                hint = (f"the dataset is not prepared in {where}; nothing is downloaded "
-                        f"here: prepare it with {build}")
-            elif prepared and "format" in cause.lower():
-                hint = (f"random access (tfds.data_source) needs the array_record format; "
-                        f"rebuild it with {build}")
-            else:
-                hint = (f"cannot open split {parsed['split']!r} from {where}; it must be "
-                        f"prepared in array_record format ({build})")
-            raise ConfigError(f"{spec}: {hint} [{cause}]") from None
-        try:
-            n = len(self._ds)
-        except Exception as exc:
-            raise ConfigError(f"{spec}: cannot get the dataset size ({_one_line(exc)})") from None
-        if n == 0:
-            raise ConfigError(f"{spec}: the split is empty")
-        self._n = n
-        keys = self._feature_keys()
-        if keys is not None and self.key not in keys:
-            raise ConfigError(
-                f"{spec}: no feature {self.key!r}; the dataset has {sorted(keys)} "
-                "(pick one with #KEY)")
-
-    def _feature_keys(self) -> set[str] | None:
-        try:
-            return set(self._ds.dataset_info.features.keys())
-        except Exception:
-            return None
-
-    def __len__(self) -> int:
-        return self._n
-
-    def name(self, i: int) -> str:
-        return f"{self.spec}[{i}]"
-
-    def load(self, i: int) -> Any:
-        ex = self._ds[i]
-        try:
-            return ex[self.key]
-        except (KeyError, TypeError):
-            raise ImageError(f"{self.name(i)}: example has no feature {self.key!r}") from None
-
-
-def _tfds_prepared(tfds, name: str, data_dir: str | None) -> bool | None:
-    """Whether some version of the dataset has been prepared (None: cannot tell)."""
-    try:
-        return bool(tfds.builder(name, data_dir=data_dir).is_prepared())
-    except Exception:
-        return None
-
-
-def _open_source(spec: str, tfds_data_dir: str | None):
-    if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"image source must be a folder or tfds:NAME, got {spec!r}")
-    if spec.startswith("tfds:"):
-        return _TfdsSource(spec, tfds_data_dir)
-    return _FolderSource(spec)
 
 
 class _LoadAugment:
@@ -341,7 +100,7 @@ class _LoadAugment:
 
     def _fail(self, index: int, exc: BaseException) -> None:
         name = self._source.name(index)
-        msg = _one_line(exc)
+        msg = one_line(exc)
         if name not in msg:
             msg = f"{name}: {msg}"
         with self._lock:
@@ -404,7 +163,7 @@ class PairLoader:
     def _build(self, role: str, stream_id: int, spec: str, tfds_data_dir: str | None):
         import grain
 
-        source = _open_source(spec, tfds_data_dir)
+        source = open_source(spec, tfds_data_dir)
         n_total = len(source)
         ds = grain.MapDataset.range(n_total)[self._shard_index::self._shard_count]
         n = len(ds)
@@ -460,7 +219,7 @@ class PairLoader:
             mine = (self._seed, self._shard_index, self._shard_count)
             theirs = (int(state["seed"]), int(state["shard_index"]), int(state["shard_count"]))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"invalid data-loader state ({_one_line(exc)})") from None
+            raise ConfigError(f"invalid data-loader state ({one_line(exc)})") from None
         if mine != theirs:
             raise ConfigError(
                 f"data-loader state is for seed/shard_index/shard_count {theirs}, "

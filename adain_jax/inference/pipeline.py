@@ -9,8 +9,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import image_io, tiling, transfer
-from .errors import AdainError, ConfigError
+from adain_jax import image_io
+from adain_jax.errors import AdainError, ConfigError
+from adain_jax.inference import tiling, transfer, validate
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
     (``tiling.stylize_tiled``, bounded memory), 0 never tiles, N > 0 tiles with N-pixel tiles
     any content with a side longer than N.
     """
+    validate.job_options(alpha_value=alpha, weights=style_weights,
+                         n_styles=len(jobs[0].styles) if jobs else 1, n_masks=len(mask_paths),
+                         optimize=optimize_steps > 0, preserve_color=preserve_color)
     report = Report()
     todo = []
     for job in jobs:
@@ -95,9 +99,7 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
                          if mask_paths else None)
                 if masks is not None and len(masks) == 1 and len(styles) == 2:
                     masks = [masks[0], 1.0 - masks[0]]
-                if masks is not None and len(masks) != len(styles):
-                    raise ConfigError(f"{len(mask_paths)} mask(s) for {len(styles)} style(s): give one "
-                                      "mask per style, or one mask for two styles")
+                validate.mask_count(len(masks or ()), len(styles))
             except AdainError as e:
                 report.failed.append((str(job.output), str(e)))
                 if bar:
@@ -113,7 +115,7 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
                 continue
             batch = np.stack([c for _, c, _ in items])
             if optimize_steps:
-                from .optimize import gatys
+                from adain_jax.inference.gatys import gatys
 
                 style_img = image_io.load_image(style_paths[0], size=style_size or None, crop=crop)
                 out = np.stack([gatys(params["vgg"], c, style_img, steps=optimize_steps)

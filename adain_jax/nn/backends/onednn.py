@@ -33,6 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from adain_jax import fs
+from adain_jax.nn import layers
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "onednn_conv.cc"
@@ -77,20 +80,16 @@ def _build(out_dir: Path) -> Path:
     target = out_dir / f"adain_onednn_{key.hexdigest()[:16]}.so"
     if target.is_file():
         return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
-    os.close(fd)
-    cmd = [cxx, *CXXFLAGS, str(SOURCE), f"-I{inc}",
-           f"-I{ffi_inc}", f"-L{lib}", "-ldnnl", f"-Wl,-rpath,{lib}", "-o", tmp]
-    log.info("building the oneDNN convolution library: %s", " ".join(cmd))
-    try:
+    with tempfile.TemporaryDirectory(prefix="adain-onednn-") as build:
+        tmp = os.path.join(build, target.name)
+        cmd = [cxx, *CXXFLAGS, str(SOURCE), f"-I{inc}",
+               f"-I{ffi_inc}", f"-L{lib}", "-ldnnl", f"-Wl,-rpath,{lib}", "-o", tmp]
+        log.info("building the oneDNN convolution library: %s", " ".join(cmd))
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if done.returncode:
             raise RuntimeError(f"compiling {SOURCE.name} failed: {done.stderr.strip()[-500:]}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with open(tmp, "rb") as f:
+            fs.atomic_write(target, f.read(), mode=0o755 & fs.new_file_mode() | 0o100)
     return target
 
 
@@ -99,9 +98,7 @@ def _load() -> None:
         raise RuntimeError("disabled by ADAIN_JAX_ONEDNN=0")
     if sys.platform != "linux":
         raise RuntimeError(f"only built on Linux, not {sys.platform}")
-    from .fetch import get_cache_dir
-
-    path = _build(get_cache_dir() / "onednn")
+    path = _build(fs.user_cache_dir() / "onednn")
     try:
         lib = ctypes.CDLL(str(path))
     except OSError:  # a damaged cached build (e.g. a full disk): rebuild once
@@ -162,7 +159,7 @@ def _resampled(shape, resample: str | None) -> tuple[int, int]:
 
 
 def _border_mode(shape, resample: str | None = None) -> int:
-    """As ``models.reflect_pad``: reflection, or edge padding when a side is 1 pixel."""
+    """As ``layers.reflect_pad``: reflection, or edge padding when a side is 1 pixel."""
     return REFLECT if min(_resampled(shape, resample)) > 1 else EDGE
 
 
@@ -190,12 +187,12 @@ def _fwd_call(x, kernel, bias, pad: int = 0, reflect: int = NO_PAD, compensate: 
 def conv3x3(x, kernel, bias, relu: bool = False, out_dtype=None, resample: str | None = None,
             dtype=jnp.bfloat16):
     """3x3 convolution with reflection padding 1 (edge padding for 1-pixel sides, as
-    ``models.reflect_pad``) + bias (+ ReLU) of NHWC ``x`` (N, H, W, I) with ``kernel``
+    ``layers.reflect_pad``) + bias (+ ReLU) of NHWC ``x`` (N, H, W, I) with ``kernel``
     (3, 3, I, O), computed in ``dtype`` (bfloat16 or float32; f32 accumulation), output
     (N, H, W, O) in ``out_dtype`` (default float32; bfloat16 with bf16 compute halves the
     memory traffic where the next layer rounds to bf16 anyway). ``resample``: ``'pool'``
-    (``models.max_pool_ceil``) or ``'up'`` (``models.upsample_nearest``) applied to ``x``
-    first, as ``models.resample``. Resampling and padding happen inside the kernel, in one
+    (``layers.max_pool_ceil``) or ``'up'`` (``layers.upsample_nearest``) applied to ``x``
+    first, as ``layers.resample``. Resampling and padding happen inside the kernel, in one
     pass (XLA:CPU's concatenates and reductions are slow).
 
     In bf16 the kernel's rounding error is compensated for each image's mean input: a constant
@@ -230,8 +227,6 @@ def _conv3x3_fwd(x, kernel, bias, relu, out_dtype, resample, dtype):
 
 
 def _conv3x3_bwd(relu, out_dtype, resample, dtype, res, dy):
-    from . import models  # models imports this module
-
     xc, kernel, x_like, bias, y = res
     if relu:
         dy = jnp.where(y > 0, dy, jnp.zeros_like(dy))
@@ -240,7 +235,7 @@ def _conv3x3_bwd(relu, out_dtype, resample, dtype, res, dy):
     # in H, W and I <-> O; then the transposes of the padding and the resampling (in XLA).
     flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
     dx_padded = _fwd_call(dyc, flipped, jnp.zeros(kernel.shape[2], jnp.float32), pad=2)
-    _, vjp = jax.vjp(lambda t: models.reflect_pad(models.resample(t, resample)),
+    _, vjp = jax.vjp(lambda t: layers.reflect_pad(layers.resample(t, resample)),
                      xc.astype(jnp.float32))
     (dx,) = vjp(dx_padded)
     dw, db = jax.ffi.ffi_call(

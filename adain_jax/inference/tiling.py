@@ -30,9 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import models, ops
-from .errors import ConfigError
-from .transfer import checked_weights, resolve_style, style_list
+from adain_jax import ops
+from adain_jax.errors import ConfigError
+from adain_jax.inference import validate
+from adain_jax.inference.transfer import StyleStats, resolve_style
+from adain_jax.nn import layers, models
 
 Array = Any
 
@@ -41,28 +43,17 @@ DEFAULT_OVERLAP = 32
 DEFAULT_HALO = 32
 #: ``stylize.py`` tiles contents with more pixels than this unless ``--tile`` says otherwise.
 AUTO_TILE_PIXELS = 1536 * 1536
-S = models.DOWNSCALE
+S = layers.DOWNSCALE
 
 
 def _round8(x: int) -> int:
     return -(-int(x) // S) * S
 
 
-def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
-    """Indices past the end mirrored without repeating the edge (``jnp.pad`` 'reflect')."""
-    if n == 1:
-        return np.zeros_like(idx)
-    return np.where(idx >= n, 2 * (n - 1) - idx, idx)
-
-
 def _window(img: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """Rows [y0, y1) and columns [x0, x1) of the image padded (reflect) to a multiple of 8."""
-    h, w = img.shape[:2]
-    if y1 <= h and x1 <= w:
-        return np.ascontiguousarray(img[y0:y1, x0:x1])
-    rows = _reflect_index(np.arange(y0, y1), h)
-    cols = _reflect_index(np.arange(x0, x1), w)
-    return img[rows[:, None], cols[None, :]]
+    """Rows [y0, y1) and columns [x0, x1) (multiples of 8, within the padded size) of the image
+    padded to a multiple of 8 as ``stylize`` pads it; only the window is copied."""
+    return np.ascontiguousarray(layers.pad_to_multiple(img[y0:y1, x0:x1], S, xp=np))
 
 
 def _starts(n: int, size: int, step: int) -> list[int]:
@@ -106,13 +97,12 @@ def _stylize_window(params, window, c_mean, c_std, s_mean, s_std, fmasks, alpha,
 
 
 def _feature_masks(masks: np.ndarray | None, hp: int, wp: int) -> np.ndarray:
-    """(K, H, W) masks -> (hp/8, wp/8, K) region weights (reflect-padded, 8x8 means),
-    as ``transfer._stylize_masked`` computes them; one all-ones region without masks."""
+    """(K, H, W) masks -> (hp/8, wp/8, K) region weights, as ``stylize`` computes them; one
+    all-ones region without masks."""
     if masks is None:
         return np.ones((hp // S, wp // S, 1), np.float32)
-    k, h, w = masks.shape
-    padded = _window(np.moveaxis(masks, 0, -1), 0, hp, 0, wp)
-    return padded.reshape(hp // S, S, wp // S, S, k).mean(axis=(1, 3)).astype(np.float32)
+    padded = layers.pad_to_multiple(np.moveaxis(masks, 0, -1), S, xp=np)
+    return ops.feature_masks(padded, S).astype(np.float32)
 
 
 def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> np.ndarray:
@@ -159,35 +149,17 @@ def content_stats(vgg, content: np.ndarray, *, tile: int = DEFAULT_TILE, halo: i
     return mean.astype(np.float32), np.sqrt(var + ops.EPS).astype(np.float32)
 
 
-def _single(img) -> np.ndarray:
-    """(H, W, 3) float32 from an image or a batch of one."""
-    img = np.asarray(img, np.float32)
-    return img[0] if img.ndim == 4 and img.shape[0] == 1 else img
-
-
-def _coral_np(style: np.ndarray, content: np.ndarray, eps: float = 1e-5, chunk: int = 256):
-    """``ops.coral(style, content)`` with the content's colour moments accumulated in row
-    chunks (float64), so a huge content is never copied whole."""
-    h = content.shape[0]
+def _content_color_moments(content: np.ndarray, eps: float = 1e-5, chunk: int = 256):
+    """``ops.color_moments`` of a huge image, accumulated in row chunks (float64), so the
+    content is never copied whole."""
     n, s1, s2 = 0, np.zeros(3), np.zeros((3, 3))
-    for y in range(0, h, chunk):
+    for y in range(0, content.shape[0], chunk):
         px = content[y:y + chunk].reshape(-1, 3).astype(np.float64)
         n += px.shape[0]
         s1 += px.sum(0)
         s2 += px.T @ px
-    t_mean = s1 / n
-    t_cov = s2 / n - np.outer(t_mean, t_mean) + eps * np.eye(3)
-    src = np.asarray(style, np.float64).reshape(-1, 3)
-    s_mean = src.mean(0)
-    s_cov = (src - s_mean).T @ (src - s_mean) / src.shape[0] + eps * np.eye(3)
-
-    def sqrtm(c, p):
-        vals, vecs = np.linalg.eigh(c)
-        return (vecs * np.maximum(vals, 1e-8) ** p) @ vecs.T
-
-    transform = sqrtm(t_cov, 0.5) @ sqrtm(s_cov, -0.5)
-    out = (src - s_mean) @ transform.T + t_mean
-    return np.clip(out.reshape(style.shape), 0.0, 1.0).astype(np.float32)
+    mean = s1 / n
+    return mean, s2 / n - np.outer(mean, mean) + eps * np.eye(3)
 
 
 def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
@@ -208,35 +180,27 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
     Returns:
       float32 (H, W, 3) in [0, 1], a NumPy array.
     """
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ConfigError(f"alpha must be in [0, 1], got {alpha}")
-    content = _single(content)
-    if content.ndim != 3 or content.shape[-1] != 3:
-        raise ConfigError(f"stylize_tiled takes one (H, W, 3) RGB image, got shape {content.shape}")
-    if tile < S or overlap < 0 or halo < 0 or overlap >= tile:
-        raise ConfigError(f"need tile >= 8, 0 <= overlap < tile and halo >= 0; got tile={tile}, "
-                          f"overlap={overlap}, halo={halo}")
+    alpha = validate.alpha(alpha)
+    content = validate.single_image(content)
+    validate.tiling(tile, overlap, halo)
     h, w = content.shape[:2]
     tile, halo, overlap = _round8(tile), _round8(halo), _round8(overlap)
-    styles = style_list(style, style_weights, masks)
+    styles = validate.styles(style, style_weights, masks, StyleStats)
+    moments = _content_color_moments(content) if preserve_color else None
     means, stds = [], []
     for s in styles:
-        st = resolve_style(params, s, preserve_color, lambda img: _coral_np(_single(img), content),
+        st = resolve_style(params, s, preserve_color,
+                           lambda img: ops.coral_to_moments(validate.single_image(img), *moments),
                            dtype)
         if st.mean.shape[0] != 1:
             raise ConfigError("stylize_tiled takes one style image (or statistics) per style")
         means.append(np.asarray(st.mean, np.float32).reshape(512))
         stds.append(np.asarray(st.std, np.float32).reshape(512))
     if masks is not None:
-        masks = np.asarray(masks, np.float32)
-        if masks.ndim == 4 and masks.shape[0] == 1:
-            masks = masks[0]
-        if masks.shape != (len(styles), h, w):
-            raise ConfigError(f"masks must be (K, H, W) with K={len(styles)} styles and the "
-                              f"content's size {(h, w)}, got {masks.shape}")
+        masks = np.moveaxis(validate.masks(masks, 1, len(styles), (h, w), xp=np)[0], -1, 0)
         s_mean, s_std = np.stack(means), np.stack(stds)
     else:
-        weights = checked_weights(style_weights, len(styles))
+        weights = validate.style_weights(style_weights, len(styles))
         s_mean, s_std = (a[None] for a in ops.mix_stats(np.stack(means), np.stack(stds), weights))
 
     hp, wp = _round8(h), _round8(w)

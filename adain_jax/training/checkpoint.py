@@ -11,14 +11,13 @@ A run's ``<workdir>/checkpoints/<step>/`` holds three items (an orbax ``Composit
   a resumed run must match.
 
 The decoder is also exported as ``<workdir>/decoder.npz`` in the format of
-:func:`adain_jax.convert.save_params` (keys ``decoder/<layer>/kernel``), i.e. what
-``convert.load_decoder`` / ``stylize.py --decoder`` read.
+:func:`adain_jax.weights.save_params` (keys ``decoder/<layer>/kernel``), i.e. what
+``weights.load_decoder`` / ``stylize.py --decoder`` read.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,9 +25,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from .convert import save_params
-from .image_io import _new_file_mode
-from .errors import ConfigError
+from adain_jax.errors import ConfigError, one_line
+from adain_jax.weights import save_params
 
 ITEMS = ("state", "data", "config")
 
@@ -64,22 +62,6 @@ def gather_json(state: Any) -> list:
             for i in range(jax.process_count())]
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode())  # mkstemp's 0600 would make config.json private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class Checkpoints:
     """Thin wrapper over an orbax ``CheckpointManager`` in ``<workdir>/checkpoints``.
 
@@ -103,20 +85,13 @@ class Checkpoints:
             raise self._unreadable(f"checkpoint directory {self.directory}", e) from None
 
     def _unreadable(self, what: str, e: BaseException) -> ConfigError:
-        msg = " ".join(str(e).split())[:300] or type(e).__name__
-        return ConfigError(f"{what} is unreadable or corrupt ({type(e).__name__}: {msg}); "
+        return ConfigError(f"{what} is unreadable or corrupt ({one_line(e, 300, with_type=True)}); "
                            "delete it to resume from an earlier checkpoint, or use a new --workdir")
 
     def latest_step(self) -> int | None:
         try:
             return self.manager.latest_step()
         except Exception as e:  # noqa: BLE001 - a damaged directory
-            raise self._unreadable(f"checkpoint directory {self.directory}", e) from None
-
-    def all_steps(self) -> list[int]:
-        try:
-            return list(self.manager.all_steps())
-        except Exception as e:  # noqa: BLE001
             raise self._unreadable(f"checkpoint directory {self.directory}", e) from None
 
     def save(self, step: int, state, data_states: list, config: Mapping) -> None:
@@ -149,9 +124,8 @@ class Checkpoints:
                 state=ocp.args.StandardRestore(abstract_state),
                 data=ocp.args.JsonRestore()))
         except (ValueError, KeyError, TypeError) as e:
-            msg = " ".join(str(e).split())[:300]
             raise ConfigError(f"{where} does not fit this model or is corrupt "
-                              f"({type(e).__name__}: {msg}); use a new --workdir") from None
+                              f"({one_line(e, 300, with_type=True)}); use a new --workdir") from None
         except Exception as e:  # noqa: BLE001 - OS/orbax/tensorstore errors of a damaged file
             raise self._unreadable(where, e) from None
         data = out["data"]
@@ -176,5 +150,4 @@ def abstract_like(tree, sharding=None):
     return jax.tree.map(one, tree)
 
 
-__all__ = ["Checkpoints", "export_decoder", "gather_json", "to_host", "abstract_like",
-           "atomic_write_text"]
+__all__ = ["Checkpoints", "export_decoder", "gather_json", "to_host", "abstract_like"]

@@ -40,8 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import models, ops
-from .errors import ConfigError
+from adain_jax import ops
+from adain_jax.errors import ConfigError
+from adain_jax.nn import models
 
 Array = Any
 

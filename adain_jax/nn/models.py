@@ -1,8 +1,8 @@
 """Flax (linen) modules: the VGG-19 encoder up to relu4_1 and the AdaIN decoder.
 
-Both take and return NHWC arrays. Convolutions are 3x3 with reflection padding 1,
-as in the authors' Lua/PyTorch code; the encoder max-pools in ceil mode (odd sizes
-keep their last row/column), matching ``nn.MaxPool2d(..., ceil_mode=True)``.
+Both take and return NHWC arrays. The layer tables below define the parameter-tree keys that
+weight conversion (``adain_jax.weights``) maps onto; the parameter-free layers are in
+``nn.layers`` and the convolution backends (XLA, oneDNN) in ``nn.backends``.
 """
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.linen.dtypes import promote_dtype
-from jax import lax
 
-from . import onednn
+from adain_jax.nn import backends
+from adain_jax.nn.layers import DOWNSCALE
 
 Array = Any
 
 # Layer tables: (name, output channels). They define the parameter-tree keys that
-# weight conversion (``adain_jax.convert``) maps onto.
+# weight conversion (``adain_jax.weights``) maps onto.
 ENCODER_LAYERS: tuple[tuple[str, int], ...] = (
     ("conv1_1", 64), ("conv1_2", 64),
     ("conv2_1", 128), ("conv2_2", 128),
@@ -34,40 +33,6 @@ DECODER_LAYERS: tuple[tuple[str, int], ...] = (
     ("conv1_2", 64), ("conv1_1", 3),
 )
 UPSAMPLE_AFTER = ("conv4_1", "conv3_1", "conv2_1")
-DOWNSCALE = 8  # relu4_1 is 1/8 of the input size; the decoder undoes it.
-
-
-def reflect_pad(x: Array, pad: int = 1) -> Array:
-    """Reflection padding of H and W (NHWC); falls back to edge mode for 1-pixel sides."""
-    mode = "reflect" if min(x.shape[1], x.shape[2]) > pad else "edge"
-    return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=mode)
-
-
-def max_pool_ceil(x: Array) -> Array:
-    """2x2/2 max pool in ceil mode: an odd H or W keeps its last row/column.
-
-    A max over a reshape rather than ``reduce_window``: same values, and its gradient is an
-    element-wise mask instead of XLA's select-and-scatter, which is ~5x slower on the CPU
-    (10% of a training step)."""
-    ph, pw = x.shape[1] % 2, x.shape[2] % 2
-    if ph or pw:
-        x = jnp.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0)), constant_values=-jnp.inf)
-    n, h, w, c = x.shape
-    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
-
-
-def upsample_nearest(x: Array, factor: int = 2) -> Array:
-    n, h, w, c = x.shape
-    x = jnp.broadcast_to(x[:, :, None, :, None, :], (n, h, factor, w, factor, c))
-    return x.reshape(n, h * factor, w * factor, c)
-
-
-def resample(x: Array, how: str | None) -> Array:
-    """The input resampling of a ``Conv3x3``: ``'pool'`` (max_pool_ceil), ``'up'``
-    (upsample_nearest) or None (unchanged)."""
-    if how is None:
-        return x
-    return {"pool": max_pool_ceil, "up": upsample_nearest}[how](x)
 
 
 class Conv3x3(nn.Module):
@@ -75,31 +40,25 @@ class Conv3x3(nn.Module):
     ``bias``. ``resample`` (``'pool'``: ``max_pool_ceil``, ``'up'``: ``upsample_nearest``)
     is applied to the input first.
 
-    On a CPU it runs as one oneDNN custom call (``adain_jax.onednn``) when available, with the
-    resampling, padding and ReLU fused; with ``dtype=bfloat16`` there: bf16 inputs, f32
-    accumulation and a bf16 output unless ``is_output`` (the network's last layer, kept
-    float32)."""
+    ``backend`` (``nn.backends``): ``'xla'``, or ``'onednn'`` (one custom call with the
+    resampling, padding and ReLU fused; with ``dtype=bfloat16``: bf16 inputs, f32 accumulation
+    and a bf16 output unless ``is_output``, the network's last layer, kept float32)."""
 
     features: int
     relu: bool = False
     is_output: bool = False
     resample: str | None = None
     dtype: Any = None
+    backend: str = "xla"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         kernel = self.param("kernel", nn.initializers.lecun_normal(),
                             (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        if onednn.use_for(self.dtype):
-            compute = jnp.dtype(self.dtype or jnp.float32)
-            return onednn.conv3x3(x, kernel, bias, self.relu,
-                                  jnp.float32 if self.is_output else compute, self.resample,
-                                  compute)
-        x, kernel, bias = promote_dtype(resample(x, self.resample), kernel, bias, dtype=self.dtype)
-        y = lax.conv_general_dilated(reflect_pad(x), kernel, (1, 1), "VALID",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
-        return nn.relu(y) if self.relu else y
+        return backends.conv3x3(self.backend, x, kernel, bias, relu=self.relu,
+                                is_output=self.is_output, resample=self.resample,
+                                dtype=self.dtype)
 
 
 class Encoder(nn.Module):
@@ -112,15 +71,17 @@ class Encoder(nn.Module):
     """
 
     dtype: Any = None
+    backend: str | None = None  # None: ``backends.select(dtype)``
 
     @nn.compact
     def __call__(self, rgb: Array) -> tuple[Array, Array, Array, Array]:
+        backend = self.backend or backends.select(self.dtype)
         x = nn.Conv(3, (1, 1), dtype=self.dtype, name="preprocess")(rgb)
         feats, previous = [], None
         for name, ch in ENCODER_LAYERS:
             x = Conv3x3(ch, relu=True, is_output=name == ENCODER_LAYERS[-1][0],
                         resample="pool" if previous in POOL_AFTER else None,
-                        dtype=self.dtype, name=name)(x)
+                        dtype=self.dtype, backend=backend, name=name)(x)
             if name.endswith("_1"):
                 feats.append(x)
             previous = name
@@ -136,17 +97,26 @@ class Decoder(nn.Module):
     """
 
     dtype: Any = None
+    backend: str | None = None  # None: ``backends.select(dtype)``
 
     @nn.compact
     def __call__(self, feat: Array) -> Array:
+        backend = self.backend or backends.select(self.dtype)
         x, previous = feat, None
         for name, ch in DECODER_LAYERS:
             last = name == DECODER_LAYERS[-1][0]
             x = Conv3x3(ch, relu=not last, is_output=last,
                         resample="up" if previous in UPSAMPLE_AFTER else None,
-                        dtype=self.dtype, name=name)(x)
+                        dtype=self.dtype, backend=backend, name=name)(x)
             previous = name
         return x
+
+
+def init_decoder(rng, size: int = 16) -> dict:
+    """Random decoder params (flax default init); ``size``: the input image side it is traced
+    with (any multiple of 8 gives the same tree)."""
+    feat = jnp.zeros((1, size // DOWNSCALE, size // DOWNSCALE, 512), jnp.float32)
+    return Decoder(backend="xla").init(rng, feat)["params"]
 
 
 def init_params(rng, size: int = 64) -> dict:
@@ -155,25 +125,8 @@ def init_params(rng, size: int = 64) -> dict:
 
     k1, k2 = jax.random.split(rng)
     x = jnp.zeros((1, size, size, 3), jnp.float32)
-    vgg = Encoder().init(k1, x)["params"]
-    feat = jnp.zeros((1, size // DOWNSCALE, size // DOWNSCALE, 512), jnp.float32)
-    decoder = Decoder().init(k2, feat)["params"]
-    return {"vgg": vgg, "decoder": decoder}
-
-
-def random_params_np(part: str, seed: int = 1) -> dict:
-    """He-scaled random ``'vgg'`` or ``'decoder'`` params as NumPy (instant, unlike an eager
-    flax init); for tests, benchmarks and fault trials."""
-    import numpy as np
-
-    rng, out = np.random.default_rng(seed), {}
-    for key, shape in sorted(expected_shapes(part).items()):
-        layer, name = key.split("/")
-        fan_in = int(np.prod(shape[:-1]))
-        out.setdefault(layer, {})[name] = (
-            rng.standard_normal(shape) * np.sqrt(2.0 / fan_in) if name == "kernel"
-            else np.zeros(shape)).astype(np.float32)
-    return out
+    vgg = Encoder(backend="xla").init(k1, x)["params"]
+    return {"vgg": vgg, "decoder": init_decoder(k2, size)}
 
 
 def encode(vgg_params, rgb: Array, dtype=None) -> tuple[Array, ...]:
@@ -201,6 +154,6 @@ def expected_shapes(part: str) -> dict[str, tuple[int, ...]]:
 
 
 __all__: Sequence[str] = (
-    "Encoder", "Decoder", "init_params", "encode", "decode", "expected_shapes", "param_shapes",
+    "Encoder", "Decoder", "init_params", "init_decoder", "encode", "decode", "expected_shapes", "param_shapes",
     "ENCODER_LAYERS", "DECODER_LAYERS", "FEATURE_LAYERS",
 )

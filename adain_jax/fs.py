@@ -1,0 +1,103 @@
+"""File-system rules in one place: atomic writes, file modes, the user cache folder.
+
+Every file the library writes goes through :func:`atomic_write`: the bytes go to a hidden
+temporary file in the target's folder, are fsynced, get the permissions a normally created
+file would get, and are renamed over the target; the folder is fsynced after the rename. A
+failure (full disk, kill, exception) never leaves a partial file and never damages an
+existing one.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, IO
+
+
+def new_file_mode() -> int:
+    """Permissions a normally created file would get (0o666 minus the umask), for files made
+    with ``mkstemp`` (0600). Read from /proc where possible: setting the umask to learn it
+    briefly changes it for every thread (orbax saves asynchronously)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename is durable only once its folder is synced)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None] | bytes | str,
+                 *, overwrite: bool = True, mode: int | None = None) -> Path:
+    """Write ``path`` atomically.
+
+    Args:
+      path: the target file; its folder is created if needed.
+      write: the content (``bytes``, or ``str`` written as UTF-8), or a function that writes
+        it to the binary file object it is given.
+      overwrite: when False, an existing target raises ``FileExistsError`` (nothing written).
+      mode: permissions of the new file (default: those of a normally created file).
+    Returns:
+      ``path`` as a ``Path``. ``OSError`` (and anything ``write`` raises) propagates after the
+      temporary file was removed; callers turn it into their own one-line error.
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(errno.EEXIST, "exists", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(write, str):
+                write = write.encode("utf-8")
+            if isinstance(write, (bytes, bytearray, memoryview)):
+                data = memoryview(write)
+                f.write(data)
+                f.flush()
+                size = os.fstat(f.fileno()).st_size
+                if size != data.nbytes:
+                    raise OSError(errno.EIO, f"short write ({size} of {data.nbytes} bytes)")
+            else:
+                write(f)
+                f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, new_file_mode() if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def user_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``cache_dir``, else ``$ADAIN_JAX_CACHE``, else the platform user cache dir."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("ADAIN_JAX_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("adain-jax"))

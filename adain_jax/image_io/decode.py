@@ -1,0 +1,291 @@
+"""Image and mask decoding: files (or bytes) to float32 arrays in [0, 1].
+
+Images are (H, W, 3), masks (H, W). Every failure to read (missing, corrupt, truncated,
+empty, zero-sized or oversized file) raises :class:`ImageError` with a one-line message
+that names the file; bad *arguments* raise :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from adain_jax.errors import ConfigError, ImageError, one_line
+from adain_jax.image_io.resample import BILINEAR, LANCZOS, resize_float, shorter_side_shape
+
+#: compare with ``path.suffix.lower()``.
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+)
+
+#: Largest image (width * height) we agree to decode; larger ones are refused as a
+#: possible decompression bomb.  Same as PIL's hard limit (2 * its default).
+MAX_PIXELS: int = 178_956_970
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as PIL's "L"
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def list_images(path: str | os.PathLike) -> list[Path]:
+    """A file -> ``[file]``; a folder -> its images (recursive, sorted).
+
+    Hidden files and folders (name starting with ``.``, e.g. our own temp files)
+    are skipped.  Raises :class:`ImageError` if nothing is found.
+    """
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise ImageError(f"{p}: no such file or folder")
+    found = []
+    for f in p.rglob("*"):
+        rel = f.relative_to(p)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
+            found.append(f)
+    if not found:
+        raise ImageError(
+            f"{p}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _open_decoded(path: str | os.PathLike) -> Image.Image:
+    """Open, size-check, fully decode and EXIF-transpose one image; file closed on return."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{p}: file not found") from None
+    except OSError as exc:
+        raise ImageError(f"{p}: cannot read file ({one_line(exc)})") from None
+    if p.is_dir():
+        raise ImageError(f"{p}: is a folder, not an image file")
+    if st.st_size == 0:
+        raise ImageError(f"{p}: empty file, not an image")
+    try:
+        with warnings.catch_warnings():
+            # Our own MAX_PIXELS check below decides; PIL's soft warning is noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w <= 0 or h <= 0:
+                    raise ImageError(f"{p}: zero-sized image ({w}x{h})")
+                if w * h > MAX_PIXELS:
+                    raise ImageError(
+                        f"{p}: image is {w}x{h} = {w * h} pixels, more than the limit of "
+                        f"{MAX_PIXELS} (possible decompression bomb); refusing to decode"
+                    )
+                im.load()  # full decode here, so truncation/corruption is caught here
+                out = ImageOps.exif_transpose(im)
+                out.load()
+                if out is im:  # never hand back the object tied to the file
+                    out = im.copy()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"{p}: refusing to decode, possible decompression bomb ({one_line(exc)})"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{p}: not a recognised image file") from None
+    except MemoryError:
+        raise ImageError(f"{p}: out of memory while decoding") from None
+    except Exception as exc:  # PIL raises many types on corrupt data
+        raise ImageError(
+            f"{p}: cannot decode image, corrupt or truncated ({one_line(exc)})"
+        ) from None
+    return out
+
+
+def _int_array_to_unit(a: np.ndarray, mode: str) -> np.ndarray:
+    """Integer samples of a 16/32-bit mode -> float32 in [0, 1]."""
+    a = a.astype(np.float64)
+    if mode.startswith("I;16"):
+        scale = 65535.0
+    else:  # mode "I" (int32): 16-bit data in PIL's 32-bit container unless it is larger
+        hi = float(a.max()) if a.size else 0.0
+        scale = 65535.0 if hi <= 65535.0 else 2147483647.0
+    return np.clip(a / scale, 0.0, 1.0).astype(np.float32)
+
+
+def _float_array_to_unit(a: np.ndarray) -> np.ndarray:
+    """Mode "F" samples -> [0, 1]: kept if already in [0, 1], else 8- or 16-bit range."""
+    a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    hi = float(a.max()) if a.size else 0.0
+    if hi <= 1.0:
+        scale = 1.0
+    elif hi <= 255.0:
+        scale = 255.0
+    elif hi <= 65535.0:
+        scale = 65535.0
+    else:
+        scale = hi
+    return np.clip(a / scale, 0.0, 1.0).astype(np.float32)
+
+
+def _composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    return colour * alpha[..., None] + (1.0 - alpha[..., None])
+
+
+def to_float(im: Image.Image) -> np.ndarray:
+    """Decoded PIL image -> float32 (H, W, C) in [0, 1] with C = 1 (grey) or 3 (colour).
+
+    Alpha is composited on white; 16-bit data is scaled by 1/65535.
+    """
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        return _int_array_to_unit(np.asarray(im), mode)[..., None]
+    if mode == "F":
+        return _float_array_to_unit(np.asarray(im))[..., None]
+    if mode in ("1", "L"):
+        return (np.asarray(im.convert("L"), dtype=np.float32) / 255.0)[..., None]
+    if mode == "LA":
+        a = np.asarray(im, dtype=np.float32) / 255.0
+        return _composite_on_white(a[..., :1], a[..., 1])
+    if mode == "RGB":
+        return np.asarray(im, dtype=np.float32) / 255.0
+    if mode == "P":
+        has_alpha = "transparency" in im.info or (
+            im.palette is not None and "A" in im.palette.mode
+        )
+        im = im.convert("RGBA" if has_alpha else "RGB")
+        return to_float(im)
+    if mode in ("RGBA", "RGBa", "La", "PA"):
+        a = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        return _composite_on_white(a[..., :3], a[..., 3])
+    # CMYK, YCbCr, LAB, HSV, anything else PIL can convert.
+    try:
+        rgb = im.convert("RGB")
+    except Exception as exc:
+        fname = getattr(im, "filename", "") or "image"
+        raise ImageError(f"{fname}: unsupported image mode {mode!r} ({one_line(exc)})") from None
+    return np.asarray(rgb, dtype=np.float32) / 255.0
+
+
+def check_size(size: int | None) -> int:
+    if size is None:
+        return 0
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise ConfigError(f"image size must be a non-negative integer or None, got {size!r}")
+    return int(size)
+
+
+def check_pixels(hw: tuple[int, int], what: str) -> None:
+    """Refuse output sizes over MAX_PIXELS before allocating (a huge --content-size)."""
+    if hw[0] * hw[1] > MAX_PIXELS:
+        raise ConfigError(f"{what} would give {hw[1]}x{hw[0]} = {hw[0] * hw[1]} pixels, more "
+                          f"than the limit of {MAX_PIXELS}")
+
+
+def load_image(
+    path: str | os.PathLike, size: int | None = None, crop: bool = False
+) -> np.ndarray:
+    """Read an image as float32 (H, W, 3) RGB in [0, 1].
+
+    Any PIL mode is accepted (grey, LA, RGBA and palette transparency composited on
+    white, CMYK, 16-bit and 32-bit integer, float); EXIF orientation is applied.
+    ``size`` > 0 resizes (Lanczos, antialiased, in float) so the shorter side equals
+    ``size``; ``crop=True`` then centre-crops to ``size`` x ``size``.  With ``size``
+    None or 0 the image keeps its original size and ``crop`` is ignored.
+    """
+    size = check_size(size)
+    im = _open_decoded(path)
+    try:
+        a = to_float(im)
+    finally:
+        im.close()
+    if size:
+        hw = shorter_side_shape(a.shape[0], a.shape[1], size)
+        check_pixels(hw, f"{path}: resizing to a shorter side of {size}")
+        a = resize_float(a, hw, LANCZOS)
+        if crop:
+            h, w = a.shape[:2]
+            top, left = (h - size) // 2, (w - size) // 2
+            a = a[top:top + size, left:left + size]
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def load_mask(path: str | os.PathLike, shape_hw: Sequence[int]) -> np.ndarray:
+    """Read a mask as float32 (H, W) in [0, 1], resized (bilinear) to ``shape_hw``.
+
+    The mask value is the grey level of the image (luma of RGB, after compositing
+    any alpha on white; 16-bit data scaled by 1/65535).
+    """
+    try:
+        h, w = (int(v) for v in shape_hw)
+        ok = len(shape_hw) == 2 and h > 0 and w > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"mask shape must be two positive integers (H, W), got {shape_hw!r}")
+    check_pixels((h, w), f"{path}: mask shape {tuple(shape_hw)!r}")
+    im = _open_decoded(path)
+    try:
+        a = to_float(im)
+    finally:
+        im.close()
+    if a.shape[2] == 3:
+        a = np.clip(a @ _LUMA, 0.0, 1.0)[..., None]
+    a = resize_float(a, (h, w), BILINEAR)
+    return np.ascontiguousarray(a[..., 0], dtype=np.float32)
+
+
+
+def decode_bytes(data: bytes, what: str = "image bytes") -> np.ndarray:
+    """Encoded image bytes -> float32 (H, W, C) in [0, 1] (C = 1 or 3), in memory, with the
+    conversion rules of :func:`load_image` (no EXIF transpose or pixel-count limit)."""
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+        return to_float(im)
+    except ImageError:
+        raise
+    except Exception as exc:  # PIL raises many types on corrupt data
+        raise ImageError(f"cannot decode {what} ({one_line(exc)})") from None
+
+
+def to_float_rgb(image: Any) -> np.ndarray:
+    """An already-decoded image (or encoded bytes) -> float32 (H, W, 3) in [0, 1].
+
+    Accepts uint8 (/255), uint16 (/65535), bool, or float (assumed in [0, 1], clipped)
+    arrays of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (alpha dropped), and
+    ``bytes`` holding an encoded image.  Raises :class:`ImageError` otherwise.
+    """
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        a = decode_bytes(bytes(image))
+    else:
+        a = np.asarray(image)
+        if a.dtype == np.uint8:
+            a = a.astype(np.float32) * np.float32(1 / 255)
+        elif a.dtype == np.uint16:
+            a = a.astype(np.float32) * np.float32(1 / 65535)
+        elif a.dtype == np.bool_:
+            a = a.astype(np.float32)
+        elif np.issubdtype(a.dtype, np.floating):
+            a = np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0)
+        else:
+            raise ImageError(f"unsupported image array dtype {a.dtype}")
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageError(f"unsupported image array shape {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
+        a = a[..., :3]
+    return a

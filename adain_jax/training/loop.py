@@ -1,0 +1,320 @@
+"""The training loop: resume, step, log, sample, checkpoint, stop cleanly.
+
+Stopping: SIGTERM/SIGINT finish the current step, save a checkpoint, wait for it and
+raise :class:`TrainingInterrupted` (the CLI exits 0 for SIGTERM, 130 for SIGINT).
+A non-finite loss raises :class:`TrainingDiverged` without saving (the last good
+checkpoint stays; the CLI exits 3).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import jax
+import numpy as np
+
+from adain_jax import fs
+from adain_jax.errors import AdainError, ConfigError, one_line
+from adain_jax.nn import models
+from adain_jax.training.checkpoint import Checkpoints, abstract_like, export_decoder, gather_json
+from adain_jax.training.config import TrainConfig, check_compatible, stored_config
+from adain_jax.training.metrics import MetricsLogger, write_sample
+from adain_jax.training.step import (TrainState, compiled_step, global_batch, local_copy,
+                                     lr_at, make_mesh, new_state, replicate)
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a signal stopped training and the checkpoint was saved."""
+
+    def __init__(self, signum: int, step: int, state=None):
+        self.signum, self.step, self.state = signum, step, state
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = str(signum)
+        super().__init__(f"stopped by {name} after step {step}; checkpoint saved")
+
+
+class TrainingDiverged(AdainError):
+    """The loss became NaN/inf; nothing was saved after the last good checkpoint."""
+
+# ---------------------------------------------------------------------------- loop helpers
+
+class _StopFlag:
+    """SIGTERM/SIGINT set a flag; the loop stops after the current step. A second
+    signal gets the previous handler (Ctrl-C twice aborts)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+            print(f"\n{signal.Signals(signum).name}: finishing the current step and saving a "
+                  "checkpoint (send again to abort)", file=sys.stderr, flush=True)
+        old = self._old.get(signum, signal.SIG_DFL)
+        signal.signal(signum, old if old is not None else signal.SIG_DFL)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old if old is not None else signal.SIG_DFL)
+        return False
+
+
+def _any_process(flag: bool) -> bool:
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.array([flag], np.int32))))
+
+
+def _init_distributed() -> None:
+    """``jax.distributed.initialize()`` (auto-detects TPU pods / cluster envs), once."""
+    is_init = getattr(jax.distributed, "is_initialized", None)
+    if is_init is not None and is_init():
+        return
+    try:
+        jax.distributed.initialize()
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"--tpu: jax.distributed.initialize() failed ({one_line(e, 300)}); "
+                          "drop --tpu on a single host") from None
+
+
+def make_loader(config: TrainConfig, local_batch: int):
+    from adain_jax.training.data import PairLoader
+
+    return PairLoader(config.content_data, config.style_data, batch_size=local_batch,
+                      crop_size=config.crop_size, resize=config.resize, seed=config.seed,
+                      workers=config.workers, shard_index=jax.process_index(),
+                      shard_count=jax.process_count())
+
+
+def load_vgg_params(config: TrainConfig):
+    from adain_jax.weights import load_vgg
+
+    return load_vgg(config.vgg)
+
+
+
+# ---------------------------------------------------------------------------- train()
+
+def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=None,
+          progress: bool | None = None, verbose: bool = True) -> TrainState:
+    """Train (or resume, if ``<workdir>/checkpoints`` has one) and return the final state.
+
+    ``loader``: an iterator of host batches ``{'content', 'style'}`` (this process's
+    rows, float32 in [0, 1]) with ``get_state()``/``set_state()``; by default a
+    :class:`adain_jax.data.PairLoader` over ``config.content_data``/``style_data``.
+    ``vgg_params``: host VGG tree; by default ``convert.load_vgg(config.vgg)``.
+    ``progress``: tqdm bar (default: when stderr is a TTY).
+    Raises :class:`TrainingInterrupted` after a signal (checkpoint saved) and
+    :class:`TrainingDiverged` on a non-finite loss.
+    """
+    config.validate()
+    if config.tpu:
+        _init_distributed()
+    mesh = make_mesh()
+    n_dev, n_proc = jax.device_count(), jax.process_count()
+    if config.batch_size % n_dev:
+        raise ConfigError(f"--batch-size {config.batch_size} is not divisible by the number of "
+                          f"devices ({n_dev})")
+    local_batch = config.batch_size // n_proc
+    primary = jax.process_index() == 0
+    say = (lambda *a: print(*a, flush=True)) if (verbose and primary) else (lambda *a: None)
+
+    if vgg_params is None:
+        vgg_params = load_vgg_params(config)   # before touching the workdir
+    if models.param_shapes(vgg_params) != models.expected_shapes("vgg"):
+        raise ConfigError("the VGG params do not have the encoder's keys/shapes")
+    vgg = replicate(vgg_params, mesh)
+
+    workdir = Path(config.workdir).absolute()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create --workdir {workdir}: {e.strerror or e}") from None
+    current = stored_config(config)
+
+    ckpts = Checkpoints(workdir, keep=config.keep)
+    own_loader = loader is None
+    logger = None
+    try:
+        latest = ckpts.latest_step()
+        stored = None
+        if latest is not None:
+            stored = ckpts.restore_config(latest)
+            for w in check_compatible(stored, current, str(workdir)):
+                say(f"warning: resuming with a changed setting: {w}")
+
+        state = new_state(mesh, config.lr, config.lr_decay, config.seed)
+        data_state = None
+        if latest is not None:
+            state, data = ckpts.restore(latest, abstract_like(state))
+            states = data.get("states") or []
+            if data.get("process_count") == n_proc and isinstance(states, list) \
+                    and len(states) == n_proc:
+                data_state = states[jax.process_index()]
+            else:
+                say(f"warning: the checkpoint's data position is for {data.get('process_count')} "
+                    f"processes, not {n_proc}; the data stream restarts from its seed")
+        start = int(jax.device_get(local_copy(state.step)))
+
+        say("config: " + json.dumps(config.to_json(), sort_keys=True))
+        say(f"devices: {n_dev} ({jax.devices()[0].platform}) on {n_proc} process(es); "
+            f"global batch {config.batch_size}, {local_batch} per process")
+        if latest is not None:
+            say(f"resuming from {ckpts.directory / str(latest)} at step {start}")
+        if primary:
+            fs.atomic_write(workdir / "config.json", json.dumps(current, indent=2, sort_keys=True))
+
+        if loader is None:
+            loader = make_loader(config, local_batch)
+        if data_state is not None:
+            loader.set_state(data_state)
+
+        if start >= config.steps:
+            say(f"already trained {start} steps (--steps {config.steps}); nothing to do")
+            if primary:
+                export_decoder(workdir / "decoder.npz", state.params)
+            return state
+
+        step_fn = compiled_step(mesh, float(config.lr), float(config.lr_decay),
+                                float(config.style_weight), config.dtype)
+        show_bar = sys.stderr.isatty() if progress is None else progress
+        logger = MetricsLogger(workdir, start, enabled=primary,
+                         echo=verbose and not sys.stdout.isatty())
+        run = _Run(config, vgg, step_fn, loader, ckpts, logger, mesh, workdir,
+                   show_bar and primary, say)
+        return _loop(run, state, start)
+    finally:
+        if logger is not None:
+            logger.close()
+        ckpts.close()
+        if own_loader and loader is not None and hasattr(loader, "close"):
+            loader.close()
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the loop works with, besides the state it updates."""
+
+    config: TrainConfig
+    vgg: Any                 # replicated VGG params
+    step_fn: Callable        # compiled_step(...)
+    loader: Iterator
+    ckpts: Checkpoints
+    logger: MetricsLogger
+    mesh: Any
+    workdir: Path
+    show_bar: bool
+    say: Callable
+
+
+def _loop(run: _Run, state: TrainState, start: int) -> TrainState:
+    from tqdm.auto import tqdm
+
+    config, vgg, step_fn, loader, ckpts, logger, mesh, workdir = (
+        run.config, run.vgg, run.step_fn, run.loader, run.ckpts, run.logger, run.mesh,
+        run.workdir)
+    show_bar, say = run.show_bar, run.say
+
+    primary = jax.process_index() == 0
+    samples_dir = workdir / "samples"
+    vgg_local = None
+    bar = tqdm(total=config.steps, initial=start, disable=not show_bar, unit="step",
+               dynamic_ncols=True, smoothing=0.1)
+    window: list[tuple[float, float, float]] = []
+    t_window = time.perf_counter()
+
+    def checked(pending) -> None:
+        """Fetch a finished step's metrics; stop on NaN/inf; log."""
+        nonlocal t_window
+        step, metrics, host = pending
+        m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not all(math.isfinite(v) for v in m.values()):
+            bad_input = not all(np.isfinite(np.asarray(host[k])).all() for k in ("content", "style"))
+            ckpts.wait()
+            good = ckpts.latest_step()
+            where = (f"the last good checkpoint is step {good} in {ckpts.directory}" if good is not None
+                     else "no checkpoint was saved yet")
+            cause = ("the input batch contains NaN/inf pixels" if bad_input else
+                     "try a lower --lr, a lower --style-weight or --dtype float32")
+            raise TrainingDiverged(
+                f"loss became non-finite at step {step} (loss={m['loss']}, content={m['content']}, "
+                f"style={m['style']}); {cause}; {where}")
+        window.append((m["loss"], m["content"], m["style"]))
+        bar.update(1)
+        bar.set_postfix(loss=f"{m['loss']:.3f}", content=f"{m['content']:.3f}",
+                        style=f"{m['style']:.3f}", refresh=False)
+        if step % config.log_every == 0 or step == config.steps:
+            now = time.perf_counter()
+            mean = np.mean(np.asarray(window), axis=0)
+            values = {"loss": mean[0], "content": mean[1], "style": mean[2],
+                      "lr": lr_at(config.lr, config.lr_decay, step - 1),
+                      "steps_per_s": len(window) / max(now - t_window, 1e-9)}
+            logger.log(step, values, config.steps)
+            window.clear()
+            t_window = now
+
+    def save(step: int) -> None:
+        data_states = gather_json(loader.get_state())
+        ckpts.save(step, state, data_states, stored_config(config))
+        if primary:
+            export_decoder(workdir / "decoder.npz", state.params)
+
+    pending = None
+    step = start
+    with _StopFlag() as stop:
+        try:
+            while step < config.steps:
+                host = next(loader)
+                batch = global_batch(host, mesh, config.batch_size)
+                state, metrics = step_fn(state, vgg, batch)
+                step += 1
+                if pending is not None:
+                    checked(pending)     # the previous step, while this one runs
+                pending = (step, metrics, host)
+                stopping = _any_process(stop.signum is not None)
+                want_ckpt = step % config.checkpoint_every == 0 or step == config.steps or stopping
+                want_sample = bool(config.sample_every) and step % config.sample_every == 0
+                if want_ckpt or want_sample:
+                    checked(pending)
+                    pending = None
+                if want_sample and primary:
+                    if vgg_local is None:
+                        vgg_local = local_copy(vgg)
+                    write_sample(samples_dir / f"step_{step:07d}.jpg", host,
+                                  local_copy(state.params), vgg_local)
+                if want_ckpt:
+                    save(step)
+                if stopping:
+                    ckpts.wait()
+                    bar.close()
+                    signum = stop.signum if stop.signum is not None else signal.SIGTERM
+                    say(f"saved checkpoint at step {step} in {ckpts.directory}")
+                    raise TrainingInterrupted(signum, step, state)
+            if pending is not None:
+                checked(pending)
+        finally:
+            bar.close()
+    ckpts.wait()
+    say(f"done: {step} steps; decoder exported to {workdir / 'decoder.npz'}")
+    return state
+
+
+__all__ = ["TrainingInterrupted", "TrainingDiverged", "train", "make_loader"]

@@ -1,0 +1,173 @@
+"""Weight conversion: explicit name tables from every supported format to our param tree.
+
+Supported inputs (dispatch on suffix, then on content):
+
+* Keras VGG-19 ``.h5`` (``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` or a copy truncated
+  after ``block4_conv1``): Caffe weights. We add a 1x1 ``preprocess`` conv (RGB [0,1] -> BGR*255
+  minus the Caffe mean) and apply the authors' *normalisation* (every channel rescaled so that its
+  mean activation over an image set is 1; constants in ``assets/vgg_normalisation.json``).
+* The authors' PyTorch release ``vgg_normalised.pth`` / ``decoder.pth`` (``nn.Sequential`` indices),
+  read with a restricted unpickler (:mod:`adain_jax.weights.torch_pickle`), never ``torch.load``.
+* torchvision ``vgg19`` state dicts (``features.N.weight``): ImageNet mean/std preprocessing, no
+  normalisation.
+* The authors' Lua ``vgg_normalised.t7`` / ``decoder.t7`` (:mod:`adain_jax.weights.torch7`): convolution
+  layers in order.
+* Our own ``.npz`` format (below).
+
+Our own format is described in :mod:`adain_jax.weights.npz`.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from adain_jax.errors import WeightsError
+from adain_jax.weights.keras_h5 import read_keras_vgg
+from adain_jax.weights.npz import load_tree
+from adain_jax.weights.tables import (AUTHORS_DECODER_PTH, AUTHORS_VGG_PTH,
+                                      AUTHORS_VGG_PTH_IGNORED, DEFAULT_DECODER, DEFAULT_VGG,
+                                      T7_DECODER_ORDER, T7_VGG_ORDER, TORCHVISION_IGNORED,
+                                      TORCHVISION_VGG, imagenet_preprocess, load_normalisation,
+                                      normalise_vgg)
+from adain_jax.weights.tree import (check_torch_keys, check_tree, from_torch_layers, oihw_to_hwio,
+                                    require_file)
+
+
+def _strip_module_prefix(weights: dict) -> dict:
+    if weights and all(k.startswith("module.") for k in weights):
+        return {k[len("module."):]: v for k, v in weights.items()}
+    return weights
+
+
+def _torch_vgg(weights: dict, source: str) -> dict:
+    weights = _strip_module_prefix(weights)
+    if any(k.startswith("features.") for k in weights):
+        check_torch_keys(weights, TORCHVISION_VGG, TORCHVISION_IGNORED, source,
+                          "torchvision vgg19", "vgg")
+        tree = {"preprocess": imagenet_preprocess(), **from_torch_layers(weights, TORCHVISION_VGG)}
+    else:
+        check_torch_keys(weights, AUTHORS_VGG_PTH, AUTHORS_VGG_PTH_IGNORED, source,
+                          "AdaIN vgg_normalised", "vgg")
+        tree = from_torch_layers(weights, AUTHORS_VGG_PTH)
+    return check_tree("vgg", tree, source)
+
+
+def _torch_decoder(weights: dict, source: str) -> dict:
+    weights = _strip_module_prefix(weights)
+    check_torch_keys(weights, AUTHORS_DECODER_PTH, (), source, "AdaIN decoder", "decoder")
+    return check_tree("decoder", from_torch_layers(weights, AUTHORS_DECODER_PTH), source)
+
+
+def _t7_tree(path: Path, order: tuple[str, ...], part: str, exact: bool) -> dict:
+    from adain_jax.weights.torch7 import conv_layers
+
+    layers = conv_layers(path)
+    if len(layers) < len(order) or (exact and len(layers) != len(order)):
+        raise WeightsError(f"{path}: expected {len(order)} convolution layers for the {part} "
+                           f"({', '.join(order)}), found {len(layers)}")
+    tree = {}
+    for name, layer in zip(order, layers):
+        if layer.bias is None:
+            raise WeightsError(f"{path}: convolution for {part} {name} has no bias")
+        tree[name] = {"kernel": oihw_to_hwio(layer.weight),
+                      "bias": np.asarray(layer.bias, np.float32).reshape(-1)}
+    return check_tree(part, tree, str(path))
+
+
+
+def sniff_format(path: str | os.PathLike) -> str:
+    """'keras', 'torch', 't7' or 'npz', from the content (suffix as a tie-break)."""
+    path = Path(path)
+    require_file(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise WeightsError(f"cannot read {path}: {e.strerror or e}") from None
+    suffix = path.suffix.lower()
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "keras"
+    if head.startswith(b"PK"):
+        if suffix == ".npz":
+            return "npz"
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise WeightsError(f"{path}: corrupt zip archive ({e})") from None
+        if any(n.endswith("data.pkl") for n in names):
+            return "torch"
+        if any(n.endswith(".npy") for n in names):
+            return "npz"
+        raise WeightsError(f"{path}: zip archive is neither a PyTorch file nor an .npz")
+    if head[:1] == b"\x80":
+        return "torch"
+    if suffix == ".t7" or head[:4] == (4).to_bytes(4, "little"):
+        return "t7"
+    known = {".h5": "keras", ".hdf5": "keras", ".pth": "torch", ".pt": "torch", ".npz": "npz"}
+    if suffix in known:
+        raise WeightsError(f"{path}: not a valid {suffix} file (unrecognised content)")
+    raise WeightsError(f"{path}: unknown weight format (expected .h5, .pth, .t7 or .npz)")
+
+
+def _npz_part(path: Path, part: str) -> dict:
+    tree = load_tree(path)
+    if part not in tree:
+        have = ", ".join(sorted(tree)) or "nothing"
+        raise WeightsError(f"{path}: holds no '{part}' weights (it has: {have})")
+    return check_tree(part, tree[part], str(path))
+
+
+def convert_keras_vgg(path, normalise: bool = True, means=None) -> dict:
+    vgg = read_keras_vgg(path)
+    if normalise:
+        vgg = normalise_vgg(vgg, means if means is not None else load_normalisation())
+    return vgg
+
+
+def load_vgg(path: str | os.PathLike | None = None, normalise: bool = True) -> dict:
+    """VGG tree from any supported file; ``None`` loads the shipped normalised VGG.
+
+    ``normalise`` only matters for Keras h5 files (the others are used as stored)."""
+    if path is None:
+        if not DEFAULT_VGG.exists():
+            raise WeightsError(f"the shipped VGG weights {DEFAULT_VGG} are missing; pass --vgg "
+                               "with a Keras VGG-19 .h5, vgg_normalised.pth/.t7 or an .npz")
+        path = DEFAULT_VGG
+    path = Path(path)
+    kind = sniff_format(path)
+    if kind == "keras":
+        return convert_keras_vgg(path, normalise=normalise)
+    if kind == "npz":
+        return _npz_part(path, "vgg")
+    if kind == "t7":
+        return _t7_tree(path, T7_VGG_ORDER, "vgg", exact=False)
+    from adain_jax.weights.torch_pickle import load_pth
+
+    return _torch_vgg(load_pth(path), str(path))
+
+
+def load_decoder(path: str | os.PathLike | None = None) -> dict:
+    """Decoder tree from the authors' decoder.pth/.t7 or our .npz; ``None`` loads the shipped one."""
+    if path is None:
+        if not DEFAULT_DECODER.exists():
+            raise WeightsError("no trained decoder ships yet: pass --decoder with the authors' "
+                               "decoder.pth/decoder.t7 or one exported by train.py")
+        path = DEFAULT_DECODER
+    path = Path(path)
+    kind = sniff_format(path)
+    if kind == "keras":
+        raise WeightsError(f"{path}: a Keras VGG-19 file holds no decoder")
+    if kind == "npz":
+        return _npz_part(path, "decoder")
+    if kind == "t7":
+        return _t7_tree(path, T7_DECODER_ORDER, "decoder", exact=True)
+    from adain_jax.weights.torch_pickle import load_pth
+
+    return _torch_decoder(load_pth(path), str(path))
+
+
+__all__ = ["load_vgg", "load_decoder", "convert_keras_vgg", "sniff_format"]

@@ -1,0 +1,130 @@
+"""Parameter trees: flattening, and the key/shape checks every reader ends with."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from adain_jax.errors import WeightsError
+from adain_jax.nn.models import expected_shapes
+
+
+def _fmt_shape(s) -> str:
+    return "(" + ",".join(str(int(d)) for d in s) + ")"
+
+
+def unflatten(flat: Mapping[str, np.ndarray]) -> dict:
+    tree: dict = {}
+    for key, value in flat.items():
+        node = tree
+        parts = key.split("/")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return tree
+
+
+def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "/"))
+        else:
+            out[key] = v
+    return out
+
+
+def check_tree(part: str, tree: Mapping, source: str = "") -> dict:
+    """Check ``tree`` against ``models.expected_shapes(part)``; return it as float32 numpy.
+
+    Raises one ``WeightsError`` listing missing, extra and mismatched keys (with shapes)."""
+    expected = expected_shapes(part)
+    flat = flatten(tree)
+    missing = sorted(k for k in expected if k not in flat)
+    extra = sorted(k for k in flat if k not in expected)
+    mismatched = sorted(
+        f"{k} {_fmt_shape(np.shape(flat[k]))} != expected {_fmt_shape(expected[k])}"
+        for k in expected if k in flat and tuple(np.shape(flat[k])) != tuple(expected[k]))
+    if missing or extra or mismatched:
+        bits = []
+        if missing:
+            bits.append("missing: " + ", ".join(missing))
+        if extra:
+            bits.append("unexpected: " + ", ".join(extra))
+        if mismatched:
+            bits.append("wrong shape: " + ", ".join(mismatched))
+        where = f"{source}: " if source else ""
+        raise WeightsError(f"{where}{part} weights do not fit the model ({'; '.join(bits)})")
+    return unflatten({k: np.asarray(v, dtype=np.float32) for k, v in flat.items()})
+
+
+def check_table_keys(name: str, table: Mapping[str, str], ignored: Iterable[str],
+                present: Iterable[str], source: str, part: str) -> None:
+    """Raise if source layers in ``table`` are missing or unknown layers are present."""
+    present = set(present)
+    missing = sorted(v for v in table.values() if v not in present)
+    known = set(table.values()) | set(ignored)
+    extra = sorted(p for p in present if p not in known)
+    if missing or extra:
+        bits = []
+        if missing:
+            bits.append("missing: " + ", ".join(missing))
+        if extra:
+            bits.append("unexpected: " + ", ".join(extra))
+        raise WeightsError(f"{source}: not a complete {name} {part} file ({'; '.join(bits)})")
+
+
+def oihw_to_hwio(w: np.ndarray) -> np.ndarray:
+    w = np.asarray(w, dtype=np.float32)
+    if w.ndim != 4:
+        return w  # the shape check reports it
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+
+
+def from_torch_layers(weights: Mapping[str, np.ndarray], table: Mapping[str, str]) -> dict:
+    tree = {}
+    for ours, theirs in table.items():
+        tree[ours] = {"kernel": oihw_to_hwio(weights[f"{theirs}.weight"]),
+                      "bias": np.asarray(weights[f"{theirs}.bias"], dtype=np.float32)}
+    return tree
+
+
+def _layers_of(keys: Iterable[str]) -> dict[str, set]:
+    """'2.weight' -> {'2': {'weight'}}."""
+    layers: dict[str, set] = {}
+    for k in keys:
+        layer, _, attr = k.rpartition(".")
+        layers.setdefault(layer, set()).add(attr)
+    return layers
+
+
+def _natural(key: str):
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split(".")]
+
+
+def check_torch_keys(weights: Mapping, table: Mapping[str, str], ignored: Iterable[str],
+                      source: str, name: str, part: str) -> None:
+    expected = {f"{v}.{a}" for v in table.values() for a in ("weight", "bias")}
+    ignored = set(ignored)
+    missing = sorted(expected - set(weights), key=_natural)
+    extra = sorted((k for k in weights if k not in expected
+                    and k.rpartition(".")[0] not in ignored), key=_natural)
+    if missing or extra:
+        bits = []
+        if missing:
+            bits.append("missing: " + ", ".join(missing))
+        if extra:
+            bits.append("unexpected: " + ", ".join(extra))
+        raise WeightsError(f"{source}: keys do not match the {name} {part} state dict "
+                           f"({'; '.join(bits)})")
+
+
+
+def require_file(path: Path) -> None:
+    if not path.exists():
+        raise WeightsError(f"weight file not found: {path}")
+    if not path.is_file():
+        raise WeightsError(f"not a file: {path}")
+
