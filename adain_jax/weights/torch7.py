@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from adain_jax.errors import WeightsError
+from adain_jax.errors import WeightsError, one_line
 from adain_jax.weights.torch_pickle import tensor_from_storage
 
 TYPE_NIL, TYPE_NUMBER, TYPE_STRING, TYPE_TABLE, TYPE_TORCH, TYPE_BOOLEAN = 0, 1, 2, 3, 4, 5
@@ -195,8 +195,8 @@ def read_t7(path) -> Any:
     except WeightsError as e:
         raise WeightsError(f"{path}: not a readable Torch7 file ({e})") from None
     except (struct.error, ValueError, TypeError, MemoryError, RecursionError) as e:
-        raise WeightsError(f"{path}: not a readable Torch7 file ({type(e).__name__}: "
-                           f"{' '.join(str(e).split())})") from None
+        raise WeightsError(f"{path}: not a readable Torch7 file "
+                           f"({one_line(e, 1000, with_type=True)})") from None
 
 
 class ConvLayer(NamedTuple):

@@ -36,6 +36,13 @@ def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _key_problems(missing, extra, mismatched=()) -> str:
+    """'missing: a, b; unexpected: c; wrong shape: ...' ('' when there is nothing to say)."""
+    bits = [f"{what}: " + ", ".join(keys) for what, keys in
+            (("missing", missing), ("unexpected", extra), ("wrong shape", mismatched)) if keys]
+    return "; ".join(bits)
+
+
 def check_tree(part: str, tree: Mapping, source: str = "") -> dict:
     """Check ``tree`` against ``models.expected_shapes(part)``; return it as float32 numpy.
 
@@ -48,15 +55,9 @@ def check_tree(part: str, tree: Mapping, source: str = "") -> dict:
         f"{k} {_fmt_shape(np.shape(flat[k]))} != expected {_fmt_shape(expected[k])}"
         for k in expected if k in flat and tuple(np.shape(flat[k])) != tuple(expected[k]))
     if missing or extra or mismatched:
-        bits = []
-        if missing:
-            bits.append("missing: " + ", ".join(missing))
-        if extra:
-            bits.append("unexpected: " + ", ".join(extra))
-        if mismatched:
-            bits.append("wrong shape: " + ", ".join(mismatched))
         where = f"{source}: " if source else ""
-        raise WeightsError(f"{where}{part} weights do not fit the model ({'; '.join(bits)})")
+        raise WeightsError(f"{where}{part} weights do not fit the model "
+                           f"({_key_problems(missing, extra, mismatched)})")
     return unflatten({k: np.asarray(v, dtype=np.float32) for k, v in flat.items()})
 
 
@@ -68,12 +69,8 @@ def check_table_keys(name: str, table: Mapping[str, str], ignored: Iterable[str]
     known = set(table.values()) | set(ignored)
     extra = sorted(p for p in present if p not in known)
     if missing or extra:
-        bits = []
-        if missing:
-            bits.append("missing: " + ", ".join(missing))
-        if extra:
-            bits.append("unexpected: " + ", ".join(extra))
-        raise WeightsError(f"{source}: not a complete {name} {part} file ({'; '.join(bits)})")
+        raise WeightsError(f"{source}: not a complete {name} {part} file "
+                           f"({_key_problems(missing, extra)})")
 
 
 def oihw_to_hwio(w: np.ndarray) -> np.ndarray:
@@ -91,15 +88,6 @@ def from_torch_layers(weights: Mapping[str, np.ndarray], table: Mapping[str, str
     return tree
 
 
-def _layers_of(keys: Iterable[str]) -> dict[str, set]:
-    """'2.weight' -> {'2': {'weight'}}."""
-    layers: dict[str, set] = {}
-    for k in keys:
-        layer, _, attr = k.rpartition(".")
-        layers.setdefault(layer, set()).add(attr)
-    return layers
-
-
 def _natural(key: str):
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split(".")]
 
@@ -112,14 +100,8 @@ def check_torch_keys(weights: Mapping, table: Mapping[str, str], ignored: Iterab
     extra = sorted((k for k in weights if k not in expected
                     and k.rpartition(".")[0] not in ignored), key=_natural)
     if missing or extra:
-        bits = []
-        if missing:
-            bits.append("missing: " + ", ".join(missing))
-        if extra:
-            bits.append("unexpected: " + ", ".join(extra))
         raise WeightsError(f"{source}: keys do not match the {name} {part} state dict "
-                           f"({'; '.join(bits)})")
-
+                           f"({_key_problems(missing, extra)})")
 
 
 def require_file(path: Path) -> None:

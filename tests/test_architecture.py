@@ -1,0 +1,182 @@
+"""The package layout's rules, checked on the source: no import cycles, no use of another
+module's private names, each sub-system imports only what DEVELOPERS.md allows, modules stay
+small, and files are replaced atomically in one place only."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "adain_jax"
+
+# Sub-system -> the sub-systems it may import (DEVELOPERS.md, "Who may import what").
+# Top-level modules count as sub-systems of their own; "*" = anything.
+ALLOWED = {
+    "errors": set(),
+    "fs": set(),
+    "ops": set(),
+    "image_io": {"errors", "fs"},
+    "nn": {"errors", "fs"},
+    "weights": {"errors", "fs", "nn"},
+    "inference": {"errors", "fs", "ops", "image_io", "nn"},
+    "training": {"errors", "fs", "ops", "image_io", "nn", "weights", "inference"},
+    "video": {"errors", "fs", "ops", "image_io", "nn", "inference"},
+    "export": {"errors", "fs", "ops", "nn", "inference", "weights"},
+    "datasets": {"errors", "fs", "ops", "image_io", "nn", "weights", "inference", "training"},
+    "demo": {"errors", "fs", "ops", "image_io", "nn", "weights", "inference"},
+    "cli": {"*"},
+    "__init__": {"*"},
+    "_aliases": {"*"},
+}
+MAX_LINES = 450
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def sources() -> dict[str, tuple[Path, ast.Module]]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        out[module_name(path)] = (path, ast.parse(path.read_text(), str(path)))
+    return out
+
+
+def resolve(current: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = current.split(".")
+    if not is_package:
+        base = base[:-1]
+    base = base[:len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports(name: str, path: Path, tree: ast.Module, known: set[str]) -> list[tuple[str, int]]:
+    """(imported adain_jax module, line) for every import in the module, at any depth."""
+    found = []
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names if a.name.startswith("adain_jax")]
+        elif isinstance(node, ast.ImportFrom):
+            target = resolve(name, is_package, node)
+            if not target.startswith("adain_jax"):
+                continue
+            for a in node.names:
+                sub = f"{target}.{a.name}"
+                found.append((sub if sub in known else target, node.lineno))
+    return found
+
+
+def subsystem(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_no_import_cycles():
+    src = sources()
+    known = set(src)
+    graph = {m: {t for t, _ in imports(m, p, tree, known) if t in known and t != m}
+             for m, (p, tree) in src.items()}
+    # A package's __init__ importing its own modules is not a cycle through the package.
+    for m in graph:
+        graph[m] = {t for t in graph[m] if not m.startswith(t + ".")}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                cycle = stack[stack.index(t):] + [t]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_no_private_names_of_other_modules():
+    src = sources()
+    known = set(src)
+    bad = []
+    for name, (path, tree) in src.items():
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = resolve(name, path.name == "__init__.py", node)
+                if not target.startswith("adain_jax") or target == name:
+                    continue
+                for a in node.names:
+                    if a.name.startswith("_") and not a.name.startswith("__"):
+                        bad.append(f"{name}:{node.lineno} imports {target}.{a.name}")
+                    if f"{target}.{a.name}" in known:
+                        aliases[a.asname or a.name] = f"{target}.{a.name}"
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("adain_jax") and a.asname:
+                        aliases[a.asname] = a.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and aliases[node.value.id] != name
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                bad.append(f"{name}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+    assert not bad, "private names used across modules:\n" + "\n".join(bad)
+
+
+def test_subsystems_import_only_what_they_may():
+    src = sources()
+    known = set(src)
+    bad = []
+    for name, (path, tree) in src.items():
+        mine = subsystem(name)
+        allowed = ALLOWED.get(mine)
+        assert allowed is not None, f"{name}: sub-system {mine!r} missing from ALLOWED"
+        if "*" in allowed:
+            continue
+        for target, line in imports(name, path, tree, known):
+            theirs = subsystem(target)
+            if theirs != mine and theirs not in allowed:
+                bad.append(f"{name}:{line} imports {target} ({mine} may not use {theirs})")
+    assert not bad, "\n".join(bad)
+
+
+def test_modules_are_small():
+    big = {m: n for m, (p, _) in sources().items()
+           if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines: {big}"
+
+
+def test_atomic_replace_has_one_home():
+    """Files are replaced (``os.replace``/``os.rename``) only by ``fs.atomic_write``."""
+    homes = [module_name(p) for p in PACKAGE.rglob("*.py")
+             if re.search(r"\bos\.(replace|rename)\(", p.read_text())]
+    assert homes == ["adain_jax.fs"], homes
+
+
+def test_uint8_and_pil_only_in_image_io():
+    bad = [module_name(p) for p in PACKAGE.rglob("*.py")
+           if re.search(r"^\s*(from PIL|import PIL)", p.read_text(), re.M)
+           and not module_name(p).startswith(("adain_jax.image_io", "adain_jax.demo"))]
+    assert not bad, bad
+
+
+def test_old_module_paths_still_import():
+    import importlib
+
+    import adain_jax
+    from adain_jax import _aliases
+
+    for old, new in _aliases.OLD_MODULES.items():
+        assert importlib.import_module(old) is importlib.import_module(new)
+    assert callable(adain_jax.stylize) and adain_jax.convert.load_vgg is adain_jax.weights.load_vgg
