@@ -15,7 +15,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 def random_params():
     import jax
 
-    from adain_jax.models import init_params
+    from adain_jax.nn.models import init_params
 
     return init_params(jax.random.PRNGKey(0))
 
@@ -26,7 +26,8 @@ def xla_convs(monkeypatch):
     with either are cleared on the way in and out)."""
     import jax
 
-    from adain_jax import onednn, training
+    from adain_jax import training
+    from adain_jax.nn.backends import onednn
 
     def clear():
         jax.clear_caches()
@@ -36,17 +37,6 @@ def xla_convs(monkeypatch):
     monkeypatch.setattr(onednn, "use_for", lambda dtype: False)
     yield
     clear()
-
-
-def load_script(name: str):
-    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"adain_script_{name}",
-                                                  REPO / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def needs_shared_weights():

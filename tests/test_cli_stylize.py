@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adain_jax import cli, convert, image_io, models
+from adain_jax import cli, image_io
+from adain_jax import weights as wts
+from adain_jax.nn import models
 from conftest import REPO
 
 
@@ -15,8 +17,8 @@ from conftest import REPO
 def weights(tmp_path_factory):
     d = tmp_path_factory.mktemp("w")
     p = models.init_params(jax.random.PRNGKey(3))
-    convert.save_params(d / "vgg.npz", {"vgg": p["vgg"]})
-    convert.save_params(d / "dec.npz", {"decoder": p["decoder"]})
+    wts.save_params(d / "vgg.npz", {"vgg": p["vgg"]})
+    wts.save_params(d / "dec.npz", {"decoder": p["decoder"]})
     return ["--vgg", str(d / "vgg.npz"), "--decoder", str(d / "dec.npz")]
 
 
@@ -118,7 +120,7 @@ def test_interpolation_mask_and_colour_flags(tmp_path, weights, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--content", "missing.jpg", "--style", "x.jpg"], "missing.jpg"),
-    (["--style-weights", "1,2,3"], "--style-weights has 3 values for 1 style"),
+    (["--style-weights", "1,2,3"], "3 style weights for 1 style"),
     (["--mask", "nope.png"], "mask nope.png does not exist"),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, weights, capsys, args, message):
@@ -139,7 +141,7 @@ def test_bad_weights_and_missing_decoder(tmp_path, capsys, monkeypatch):
     bad.write_bytes(b"garbage")
     code, _, err = run(["--content", str(c), "--style", str(s), "--decoder", str(bad)], capsys)
     assert code == 2 and "bad.pth" in err and "Traceback" not in err
-    monkeypatch.setattr(convert, "DEFAULT_DECODER", tmp_path / "absent.npz")
+    monkeypatch.setattr(wts.load, "DEFAULT_DECODER", tmp_path / "absent.npz")
     code, _, err = run(["--content", str(c), "--style", str(s)], capsys)
     assert code == 2 and "--decoder" in err and "train.py" in err
 

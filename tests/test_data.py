@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adain_jax.data import PairLoader, parse_tfds_spec, preprocess, to_float_rgb
+from adain_jax.image_io import to_float_rgb
+from adain_jax.training.data import PairLoader, parse_tfds_spec, preprocess
 from adain_jax.errors import ConfigError
 
 CROP = 16

@@ -1,4 +1,4 @@
-"""scripts/pack_training_data.py and scripts/train_device.py on tiny generated data."""
+"""tools.device.pack_training_data and tools.device.train_device on tiny generated data."""
 import csv
 import json
 
@@ -7,18 +7,21 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from adain_jax import convert, models
-from conftest import load_script, write_ramp_images
+from adain_jax import weights
+from adain_jax.nn import models
+from conftest import write_ramp_images
+from tools.device import pack_training_data, train_device
+from tools.reference.params import random_params_np
 
 
 @pytest.fixture(scope="module")
 def pack():
-    return load_script("pack_training_data")
+    return pack_training_data
 
 
 @pytest.fixture(scope="module")
 def td():
-    return load_script("train_device")
+    return train_device
 
 
 def _folder(path, n, seed, shapes=((40, 56), (48, 32)), noise=0.05):
@@ -81,12 +84,12 @@ def test_train_device_end_to_end(pack, td, tmp_path, monkeypatch):
     pack.main([str(tmp_path / "c"), str(tmp_path / "c.npz"), "--size", "40"])
     pack.main([str(tmp_path / "s"), str(tmp_path / "s.npz"), "--size", "40"])
     vgg = tmp_path / "vgg.npz"
-    convert.save_params(vgg, {"vgg": models.random_params_np("vgg", 0)})
+    weights.save_params(vgg, {"vgg": random_params_np("vgg", 0)})
     out = tmp_path / "out"
     td.main(["--content-pack", str(tmp_path / "c.npz"), "--style-pack", str(tmp_path / "s.npz"),
              "--out", str(out), "--seconds", "600", "--steps", "4", "--batch-size", "2",
              "--crop-size", "32", "--log-every", "2", "--vgg", str(vgg), "--dtype", "float32"])
-    decoder = convert.load_decoder(out / "decoder.npz")
+    decoder = weights.load_decoder(out / "decoder.npz")
     assert models.param_shapes(decoder) == models.expected_shapes("decoder")
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == [2, 4]

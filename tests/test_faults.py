@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adain_jax import cli, convert, image_io, training
-from adain_jax.checkpoint import Checkpoints
+from adain_jax import cli, image_io, training, weights
 from adain_jax.errors import ConfigError, ImageError, WeightsError
-from conftest import load_script
-
+from adain_jax.training import Checkpoints
+from tools.hardening import fuzz, kill_trials
+from tools.reference.params import random_params_np
 
 
 # ------------------------------------------------------------------ disk full (real tmpfs)
@@ -74,22 +74,21 @@ def test_save_image_disk_full_leaves_nothing(small_fs, suffix):
 def test_save_params_disk_full_leaves_nothing(small_fs):
     tree = {"decoder": {"conv1_1": {"kernel": noise(3, 3, 1).repeat(2000, axis=1)}}}
     small = {"decoder": {"conv1_1": {"bias": np.ones(3, np.float32)}}}
-    convert.save_params(small_fs / "keep.npz", small)
+    weights.save_params(small_fs / "keep.npz", small)
     original = (small_fs / "keep.npz").read_bytes()
     fill(small_fs, 8192)
     for target, overwrite in ((small_fs / "new.npz", False), (small_fs / "keep.npz", True)):
         with pytest.raises(WeightsError) as e:
-            convert.save_params(target, tree, overwrite=overwrite)
+            weights.save_params(target, tree, overwrite=overwrite)
         msg = str(e.value)
         assert "No space left on device" in msg and "nothing was written" in msg, msg
         assert sorted(p.name for p in small_fs.iterdir()) == ["filler", "keep.npz"]
     assert (small_fs / "keep.npz").read_bytes() == original
     with pytest.raises(WeightsError, match="exists"):  # never overwritten without asking
-        convert.save_params(small_fs / "keep.npz", small)
+        weights.save_params(small_fs / "keep.npz", small)
 
 
 def test_stylize_cli_disk_full(small_fs, tmp_path, capsys):
-    fuzz = load_script("fuzz")
     dec = tmp_path / "dec.npz"
     dec.write_bytes(fuzz.decoder_npz())
     content, style = tmp_path / "c.png", tmp_path / "s.png"
@@ -112,9 +111,7 @@ def test_stylize_cli_disk_full(small_fs, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def vgg():
-    from test_training import random_vgg
-
-    return random_vgg()
+    return random_params_np("vgg", 1)
 
 
 def test_nan_loss_keeps_last_good_checkpoint_and_decoder(tmp_path, vgg):
@@ -125,12 +122,12 @@ def test_nan_loss_keeps_last_good_checkpoint_and_decoder(tmp_path, vgg):
         training.train(config(wd, steps=8), loader=FakeLoader(nan_at=2), vgg_params=vgg,
                        verbose=False)
     ck = Checkpoints(wd)
-    assert ck.all_steps() == [2]
+    assert list(ck.manager.all_steps()) == [2]
     state, _ = ck.restore(2, training.abstract_like(
         training.new_state(training.make_mesh(), 1e-4, 5e-5)))
     ck.close()
     # decoder.npz is the last good decoder, not the diverged one
-    assert_trees_equal(convert.load_decoder(wd / "decoder.npz"), state.params)
+    assert_trees_equal(weights.load_decoder(wd / "decoder.npz"), state.params)
     assert not list(wd.glob("decoder.npz.*"))
 
 
@@ -176,7 +173,7 @@ def test_cli_refuses_foreign_checkpoint_with_one_line(tmp_path, vgg, capsys):
     arch["decoder_shapes"]["conv4_1/kernel"] = [3, 3, 512, 128]
     ck.save(5, {"step": jnp.asarray(5, jnp.int32)}, [{}], {"arch": arch, "train": {}})
     ck.close()
-    vgg_path = convert.save_params(tmp_path / "vgg.npz", {"vgg": vgg})
+    vgg_path = weights.save_params(tmp_path / "vgg.npz", {"vgg": vgg})
     for kind in ("c", "s"):
         (tmp_path / kind).mkdir()
         Image.fromarray((noise(20, 20) * 255).astype(np.uint8)).save(tmp_path / kind / "a.png")
@@ -191,7 +188,7 @@ def test_cli_refuses_foreign_checkpoint_with_one_line(tmp_path, vgg, capsys):
 
 def test_sigkill_during_training_resumes_bit_identical(tmp_path):
     """One kill_trials trial (1-2 SIGKILLs, one of them while a checkpoint is written)."""
-    kt = load_script("kill_trials")
+    kt = kill_trials
     ctx = kt.setup(tmp_path)
     rc, seconds = kt.run_to_end(ctx, tmp_path / "ref", tmp_path / "ref.log")
     assert rc == 0, (tmp_path / "ref.log").read_text()[-3000:]

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from adain_jax import fetch
+from adain_jax.weights import fetch
 from adain_jax.errors import WeightsError
 
 PAYLOAD = b"\x89HDF\r\n\x1a\n fake vgg19 weights " * 1000

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from adain_jax import image_io
+from adain_jax import fs, image_io
 from adain_jax.errors import ConfigError, ImageError
 from adain_jax.image_io import (
     IMAGE_SUFFIXES,
@@ -432,7 +432,7 @@ def test_failure_in_fsync_cleans_up(tmp_path, monkeypatch):
     def bad_fsync(fd):
         raise OSError(errno.EIO, "I/O error")
 
-    monkeypatch.setattr(image_io.os, "fsync", bad_fsync)
+    monkeypatch.setattr(fs.os, "fsync", bad_fsync)
     with pytest.raises(ImageError, match="nothing was written"):
         save_image(tmp_path / "o.tif", np.ones((4, 4, 3), np.float32))
     assert list(tmp_path.iterdir()) == []

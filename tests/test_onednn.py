@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from jax import lax
 
-from adain_jax import models, onednn, training
+from adain_jax import training
+from adain_jax.nn import layers, models
+from adain_jax.nn.backends import onednn
+from tools.reference.params import random_params_np
 
 from conftest import REPO
 
@@ -44,7 +47,7 @@ def rnd(shape, seed, scale=1.0, offset=0.0):
 
 
 def random_params():
-    return {"vgg": models.random_params_np("vgg"), "decoder": models.random_params_np("decoder")}
+    return {"vgg": random_params_np("vgg"), "decoder": random_params_np("decoder")}
 
 
 def rel_l2(a, ref) -> float:
@@ -97,7 +100,7 @@ def test_compensation_is_exact_for_constant_inputs():
     x = jnp.full((2, 10, 10, 32), const, jnp.float32)
     k, b = rnd((3, 3, 32, 16), 7, 0.1), rnd((16,), 8)
     got = onednn.conv3x3(x, k, b)
-    exact = xla_conv(models.reflect_pad(x), k) + b
+    exact = xla_conv(layers.reflect_pad(x), k) + b
     plain = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, reflect=onednn.REFLECT)
     assert float(jnp.abs(got - exact).max()) < 1e-5 < float(jnp.abs(plain - exact).max())
 
@@ -142,17 +145,17 @@ def test_zero_padded_call_is_a_full_convolution():
                                         (2, 5, 1, 8, 4), (1, 2, 3, 4, 5)])
 def test_reflection_padded_conv_and_gradients_match_xla_on_bf16_operands(n, h, w, ci, co):
     """conv3x3 pads inside the kernel (reflection; edge for 1-pixel sides, as
-    models.reflect_pad). Gradients: dx = full conv of bf16(dy) with bf16(w) flipped, through
+    layers.reflect_pad). Gradients: dx = full conv of bf16(dy) with bf16(w) flipped, through
     the padding's transpose; dw, db from bf16(x) and bf16(dy)."""
     x, k, b = rnd((n, h, w, ci), 12), rnd((3, 3, ci, co), 13, 0.1), rnd((co,), 14)
     g = rnd((n, h, w, co), 15)
     y = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, reflect=onednn._border_mode(x.shape))
-    np.testing.assert_allclose(y, xla_conv(models.reflect_pad(bf16(x)), bf16(k)) + b,
+    np.testing.assert_allclose(y, xla_conv(layers.reflect_pad(bf16(x)), bf16(k)) + b,
                                rtol=1e-5, atol=1e-5)
     dx, dk, db = jax.jit(jax.grad(lambda *a: jnp.sum(onednn.conv3x3(*a) * g),
                                   argnums=(0, 1, 2)))(x, k, b)
     gb = bf16(g)
-    _, vjp = jax.vjp(lambda x_, k_: xla_conv(models.reflect_pad(x_), k_), bf16(x), bf16(k))
+    _, vjp = jax.vjp(lambda x_, k_: xla_conv(layers.reflect_pad(x_), k_), bf16(x), bf16(k))
     rx, rk = vjp(gb)
     np.testing.assert_allclose(dx, rx, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dk, rk, rtol=1e-4, atol=1e-3)
@@ -167,12 +170,12 @@ RESAMPLE_CASES = [("pool", (2, 9, 7, 16, 8)), ("pool", (1, 2, 5, 4, 4)), ("pool"
 @needs_onednn
 @pytest.mark.parametrize("resample,shape", RESAMPLE_CASES)
 def test_fused_resampling_matches_the_model_ops(resample, shape):
-    """Max pool (ceil mode) / nearest upsampling inside the kernel equal models.max_pool_ceil /
+    """Max pool (ceil mode) / nearest upsampling inside the kernel equal layers.max_pool_ceil /
     upsample_nearest followed by the padded conv; gradients flow through their transposes."""
     n, h, w, ci, co = shape
     x, k, b = rnd((n, h, w, ci), 23), rnd((3, 3, ci, co), 24, 0.1), rnd((co,), 25)
     ref_fn = lambda x_, k_: xla_conv(  # noqa: E731
-        models.reflect_pad(models.resample(x_, resample)), k_)
+        layers.reflect_pad(layers.resample(x_, resample)), k_)
     mode = onednn._border_mode(x.shape, resample)
     got = onednn._fwd_call(x.astype(jnp.bfloat16), k, b, reflect=mode, resample=resample)
     np.testing.assert_allclose(got, ref_fn(bf16(x), bf16(k)) + b, rtol=1e-5, atol=1e-5)
@@ -192,7 +195,7 @@ def test_float32_kernels_match_xla_float32(resample, shape):
     n, h, w, ci, co = shape
     x, k, b = rnd((n, h, w, ci), 27), rnd((3, 3, ci, co), 28, 0.1), rnd((co,), 29)
     ref_fn = lambda x_, k_, b_: jax.nn.relu(  # noqa: E731
-        xla_conv(models.reflect_pad(models.resample(x_, resample)), k_) + b_)
+        xla_conv(layers.reflect_pad(layers.resample(x_, resample)), k_) + b_)
     got_fn = lambda x_, k_, b_: onednn.conv3x3(x_, k_, b_, relu=True, resample=resample,  # noqa: E731
                                                dtype=jnp.float32)
     y = got_fn(x, k, b)
@@ -217,7 +220,7 @@ def test_non_finite_values_propagate_through_the_fused_relu(dtype, resample):
     k, b = rnd((3, 3, 4, 3), 35, 0.1), rnd((3,), 36)
     y = onednn.conv3x3(jnp.asarray(x), k, b, relu=True, resample=resample, dtype=dtype)
     ref = jax.nn.relu(
-        xla_conv(models.reflect_pad(models.resample(jnp.asarray(x), resample)), k) + b)
+        xla_conv(layers.reflect_pad(layers.resample(jnp.asarray(x), resample)), k) + b)
     assert bool(jnp.isnan(ref[0]).any()) and bool(jnp.isnan(y[0]).all())
     assert not bool(jnp.isnan(y[1]).any())
     inf_kernel = onednn.conv3x3(jnp.asarray(x[1:]), k.at[1, 1, 0, 0].set(jnp.inf), b, relu=True,
@@ -284,7 +287,7 @@ def test_onednn_and_xla_paths_agree(monkeypatch, dtype, tol):
 def test_vmap_over_the_custom_call():
     x, k, b = rnd((3, 1, 6, 6, 4), 31), rnd((3, 3, 4, 5), 32, 0.1), rnd((5,), 33)
     got = jax.vmap(lambda t: onednn.conv3x3(t, k, b, dtype=jnp.float32))(x)
-    ref = jnp.stack([xla_conv(models.reflect_pad(t), k) + b for t in x])
+    ref = jnp.stack([xla_conv(layers.reflect_pad(t), k) + b for t in x])
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -308,7 +311,7 @@ def test_training_step_computes_no_vgg_weight_gradients(dtype, target):
     mesh = training.make_mesh()
     step = training.compiled_step(mesh, 1e-4, 5e-5, 10.0, dtype)
     state = training.new_state(mesh, 1e-4, 5e-5, seed=0)
-    vgg = training.replicate(models.random_params_np("vgg"), mesh)
+    vgg = training.replicate(random_params_np("vgg"), mesh)
     x = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
     batch = training.global_batch({"content": x, "style": x[::-1]}, mesh, 2)
     compiled = step.lower(state, vgg, batch).compile().as_text()
@@ -318,7 +321,7 @@ def test_training_step_computes_no_vgg_weight_gradients(dtype, target):
 
 
 def test_disabled_by_env_falls_back_to_xla():
-    code = ("import jax.numpy as jnp; from adain_jax import onednn;"
+    code = ("import jax.numpy as jnp; from adain_jax.nn.backends import onednn;"
             "print(onednn.use_for(jnp.bfloat16), onednn.available(), onednn.reason())")
     env = dict(os.environ, ADAIN_JAX_ONEDNN="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

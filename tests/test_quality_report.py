@@ -1,4 +1,4 @@
-"""scripts/quality_report.py end to end on generated images with random weights (no ../shared)."""
+"""tools/release/quality_report.py end to end on generated images with random weights (no ../shared)."""
 import json
 
 import jax
@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adain_jax import convert, models, ops
-from conftest import load_script, write_ramp_images
+from adain_jax import ops, weights
+from adain_jax.nn import models
+from conftest import write_ramp_images
+from tools.release import quality_report
 
 
 @pytest.fixture(scope="module")
 def qr():
-    return load_script("quality_report")
+    return quality_report
 
 
 def _images(folder, n, seed, shapes):
@@ -39,7 +41,7 @@ def test_end_to_end_tiny(qr, tmp_path, random_params):
     _images(eval_dir / "content", 2, 1, [(40, 48)])  # one shape each: fewer compiles
     _images(eval_dir / "style", 2, 2, [(40, 40)])
     dec = tmp_path / "dec.npz"
-    convert.save_params(dec, {"decoder": models.init_params(jax.random.PRNGKey(5), 16)["decoder"]})
+    weights.save_params(dec, {"decoder": models.init_params(jax.random.PRNGKey(5), 16)["decoder"]})
     out = tmp_path / "report"
     argv = ["--eval-dir", str(eval_dir), "--decoder", str(dec), "--size", "32", "--out", str(out),
             "--cache-dir", str(tmp_path / "cache"), "--gatys-pairs", "1", "--gatys-size", "32",

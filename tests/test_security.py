@@ -9,11 +9,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from adain_jax import convert, image_io, torch7, torch_pickle
+from adain_jax import image_io, weights
 from adain_jax.errors import ConfigError, ImageError, WeightsError
-from conftest import load_script
-
-fuzz = load_script("fuzz")
+from adain_jax.weights import torch7, torch_pickle
+from tools.hardening import fuzz
 
 EVIL = [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("builtins", "exec"),
         ("subprocess", "check_output"), ("builtins", "getattr"), ("numpy", "load")]
@@ -37,7 +36,7 @@ def test_malicious_pickles_never_run(tmp_path, kind, mod, name):
     for where, data in _containers(payload, good):
         p = tmp_path / f"evil-{where}.pth"
         p.write_bytes(data)
-        for load in (torch_pickle.load_pth, convert.load_decoder, convert.load_vgg):
+        for load in (torch_pickle.load_pth, weights.load_decoder, weights.load_vgg):
             with pytest.raises(WeightsError) as e:
                 load(p)
             assert "\n" not in str(e.value)
@@ -102,19 +101,19 @@ def test_npz_object_arrays_and_pickles_refused(tmp_path):
     canary = tmp_path / "pwned"
     np.savez(tmp_path / "o.npz", **{"decoder/conv1_1/kernel": np.array([{"a": 1}], object)})
     with pytest.raises(WeightsError, match="object array"):
-        convert.load_tree(tmp_path / "o.npz")
+        weights.load_tree(tmp_path / "o.npz")
     # an object header whose data is a live exec pickle
     payload = fuzz.evil_payload("GLOBAL+REDUCE", "builtins", "exec", canary)
-    data = fuzz.rezip({"decoder/conv1_1/kernel.npy": fuzz._npy_header("|O", (1,)) + payload})
+    data = fuzz.rezip({"decoder/conv1_1/kernel.npy": fuzz.npy_header("|O", (1,)) + payload})
     (tmp_path / "e.npz").write_bytes(data)
-    for load in (convert.load_tree, convert.load_decoder):
+    for load in (weights.load_tree, weights.load_decoder):
         with pytest.raises(WeightsError):
             load(tmp_path / "e.npz")
     assert not canary.exists()
     # integer / string parameters are not weights
     np.savez(tmp_path / "i.npz", **{"decoder/conv1_1/kernel": np.arange(3)})
     with pytest.raises(WeightsError, match="not a float type"):
-        convert.load_tree(tmp_path / "i.npz")
+        weights.load_tree(tmp_path / "i.npz")
 
 
 def _peak_mb(fn) -> float:
@@ -165,9 +164,9 @@ def test_t7_giant_headers_checked_before_allocation(tmp_path):
 
 def test_npz_giant_header_and_zip_bomb_refused_before_reading(tmp_path):
     data = fuzz.rezip({"decoder/conv1_1/kernel.npy":
-                       fuzz._npy_header("<f4", (1 << 40,)) + bytes(64)})
+                       fuzz.npy_header("<f4", (1 << 40,)) + bytes(64)})
     (tmp_path / "g.npz").write_bytes(data)
-    _raises_small(lambda: convert.load_tree(tmp_path / "g.npz"), WeightsError, "limit")
+    _raises_small(lambda: weights.load_tree(tmp_path / "g.npz"), WeightsError, "limit")
     rng = __import__("random").Random(0)
     while True:  # the fuzzer's 256 MiB zip bomb (a few hundred KiB on disk)
         label, bomb, _ = fuzz.gen_npz(rng, fuzz.npz_seeds(), tmp_path / "c")
@@ -175,19 +174,19 @@ def test_npz_giant_header_and_zip_bomb_refused_before_reading(tmp_path):
             break
     (tmp_path / "b.npz").write_bytes(bomb)
     assert len(bomb) < 2 << 20
-    _raises_small(lambda: convert.load_decoder(tmp_path / "b.npz"), WeightsError, "limit")
+    _raises_small(lambda: weights.load_decoder(tmp_path / "b.npz"), WeightsError, "limit")
 
 
 def test_h5_giant_dataset_checked_before_reading(tmp_path):
     pytest.importorskip("h5py")
     data = fuzz.h5_giant(tmp_path, __import__("random").Random(1))
     (tmp_path / "g.h5").write_bytes(data)
-    _raises_small(lambda: convert.load_vgg(tmp_path / "g.h5"), WeightsError, "expected")
+    _raises_small(lambda: weights.load_vgg(tmp_path / "g.h5"), WeightsError, "expected")
 
 
 def test_image_decompression_bomb_refused_before_decoding(tmp_path):
     seeds = fuzz.image_seeds()
-    big = fuzz._png_set_size(seeds["l.png"], 20000, 20000)
+    big = fuzz.png_set_size(seeds["l.png"], 20000, 20000)
     (tmp_path / "b.png").write_bytes(big)
     _raises_small(lambda: image_io.load_image(tmp_path / "b.png"), ImageError, "bomb")
     _raises_small(lambda: image_io.load_mask(tmp_path / "b.png", (4, 4)), ImageError, "bomb")
@@ -215,5 +214,5 @@ def test_sniffing_never_trusts_the_suffix(tmp_path):
     for suffix in (".npz", ".t7", ".h5", ".pt", ".bin"):
         (tmp_path / f"x{suffix}").write_bytes(payload)
         with pytest.raises(WeightsError):
-            convert.load_decoder(tmp_path / f"x{suffix}")
+            weights.load_decoder(tmp_path / f"x{suffix}")
     assert not canary.exists()

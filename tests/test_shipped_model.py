@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 
 import adain_jax
-from adain_jax import convert, image_io, models, ops
+from adain_jax import image_io, ops, weights
+from adain_jax.nn import models
 from conftest import REPO
 
-pytestmark = pytest.mark.skipif(not convert.DEFAULT_DECODER.exists(), reason="no shipped decoder")
+pytestmark = pytest.mark.skipif(not weights.DEFAULT_DECODER.exists(), reason="no shipped decoder")
 
 
 @pytest.fixture(scope="module")

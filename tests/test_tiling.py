@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 
 import adain_jax
-from adain_jax import models, tiling
+from adain_jax.inference import tiling
+from adain_jax.nn import models
 from adain_jax.errors import ConfigError
 
 TILE = dict(tile=128, overlap=32, halo=32)   # windows of 192 px on a 256 px image
@@ -100,13 +101,13 @@ def test_tiling_rule():
 
 def test_cli_tile_flag(tmp_path, params, monkeypatch, images):
     """``stylize.py --tile N`` writes the tiled result (weights from a saved npz)."""
-    from adain_jax import cli, convert, image_io
+    from adain_jax import cli, image_io, weights
 
     c, s, _ = images
     image_io.save_image(tmp_path / "c.png", c)
     image_io.save_image(tmp_path / "s.png", s)
-    convert.save_params(tmp_path / "vgg.npz", {"vgg": params["vgg"]})
-    convert.save_params(tmp_path / "dec.npz", {"decoder": params["decoder"]})
+    weights.save_params(tmp_path / "vgg.npz", {"vgg": params["vgg"]})
+    weights.save_params(tmp_path / "dec.npz", {"decoder": params["decoder"]})
     common = ["--content", str(tmp_path / "c.png"), "--style", str(tmp_path / "s.png"),
               "--vgg", str(tmp_path / "vgg.npz"), "--decoder", str(tmp_path / "dec.npz"),
               "--content-size", "0", "--style-size", "0"]

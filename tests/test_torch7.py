@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from adain_jax.errors import WeightsError
-from adain_jax.torch7 import conv_layers, read_t7
+from adain_jax.weights.torch7 import conv_layers, read_t7
 
 torch = pytest.importorskip("torch")
-from torch_reference import (T7Obj, T7Tensor, T7Writer, make_decoder, t7_conv,  # noqa: E402
-                             t7_from_sequential, t7_sequential)
+from tools.reference.torch_adain import (T7Obj, T7Tensor, T7Writer, make_decoder,  # noqa: E402
+                                         t7_conv, t7_from_sequential, t7_sequential)
 
 
 def test_scalars_tables_and_references(tmp_path):

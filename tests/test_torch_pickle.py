@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from adain_jax.errors import WeightsError
-from adain_jax.torch_pickle import load_object, load_pth
+from adain_jax.weights.torch_pickle import load_object, load_pth
 
 
 @pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])

@@ -15,8 +15,10 @@ import pytest
 import adain_jax  # noqa: F401  (XLA flags before jax starts)
 import jax
 import jax.numpy as jnp
-from adain_jax import models, onednn, ops, training
-from adain_jax.checkpoint import Checkpoints
+from adain_jax import ops, training
+from adain_jax.nn import models
+from adain_jax.nn.backends import onednn
+from adain_jax.training.checkpoint import Checkpoints
 from adain_jax.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +56,7 @@ class FakeLoader:
 
 
 def random_vgg(seed=1) -> dict:
-    from adain_jax.models import random_params_np
+    from tools.reference.params import random_params_np
 
     return random_params_np("vgg", seed)
 
@@ -176,14 +178,14 @@ def test_resume_and_signal_match_uninterrupted_run(tmp_path, vgg):
         training.train(config(wd, checkpoint_every=100), loader=FakeLoader(signal_at=1),
                        vgg_params=vgg, verbose=False)
     assert info.value.signum == signal.SIGTERM and info.value.step == 2
-    assert Checkpoints(wd).all_steps() == [2]
+    assert list(Checkpoints(wd).manager.all_steps()) == [2]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL   # handlers restored
     resumed = training.train(config(wd, checkpoint_every=100), loader=FakeLoader(),
                              vgg_params=vgg, verbose=False)
     assert_trees_equal(resumed, full)
 
     # outputs: decoder.npz loadable by the stylize side, config, csv, tensorboard
-    from adain_jax.convert import load_decoder
+    from adain_jax.weights import load_decoder
 
     dec = load_decoder(wd / "decoder.npz")
     assert_trees_equal(dec, full.params)
@@ -203,7 +205,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, vgg):
     assert "non-finite at step 3" in msg and "last good checkpoint is step 2" in msg, msg
     assert "NaN/inf pixels" in msg
     ck = Checkpoints(wd)
-    assert ck.all_steps() == [2]
+    assert list(ck.manager.all_steps()) == [2]
     abstract = training.abstract_like(training.new_state(training.make_mesh(), LR, 5e-5))
     state, data = ck.restore(2, abstract)
     ck.close()
@@ -235,13 +237,12 @@ def test_bad_configs_refused(tmp_path, vgg):
 # ------------------------------------------------------------------ multi-device (subprocess)
 
 MULTI = textwrap.dedent("""
-    import sys, numpy as np, jax
+    import numpy as np, jax
     import adain_jax
     from adain_jax import training
     from adain_jax.errors import ConfigError
-    from adain_jax.convert import save_params
-    sys.path.insert(0, {tests!r})
-    from test_training import FakeLoader, config
+    from adain_jax.weights import save_params
+    from test_training import FakeLoader, config  # tests/ is on PYTHONPATH
     assert jax.device_count() == 4, jax.devices()
     try:
         training.train(config({wd!r} + "_bad", batch_size=6, vgg={vgg!r}), loader=FakeLoader(6))
@@ -256,13 +257,12 @@ MULTI = textwrap.dedent("""
 
 
 def test_four_devices_match_one_device(tmp_path, vgg, xla_convs):
-    from adain_jax.convert import load_decoder, save_params
+    from adain_jax.weights import load_decoder, save_params
 
     vgg_path = save_params(tmp_path / "vgg.npz", {"vgg": vgg})
     out = tmp_path / "dec4.npz"
-    code = MULTI.format(tests=str(Path(__file__).parent), wd=str(tmp_path / "wd4"),
-                        vgg=str(vgg_path), out=str(out))
-    env = dict(os.environ, PYTHONPATH=str(ROOT),
+    code = MULTI.format(wd=str(tmp_path / "wd4"), vgg=str(vgg_path), out=str(out))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
                XLA_FLAGS=(os.environ.get("XLA_FLAGS", "")
                           + " --xla_force_host_platform_device_count=4").strip())
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT,
@@ -312,7 +312,7 @@ def test_cli_end_to_end(tmp_path, vgg):
     pytest.importorskip("grain")
     from PIL import Image
 
-    from adain_jax.convert import save_params
+    from adain_jax.weights import save_params
 
     rng = np.random.default_rng(0)
     for kind in ("content", "style"):

@@ -6,7 +6,9 @@ import jax
 import jax.numpy as jnp
 
 import adain_jax
-from adain_jax import models, ops, transfer
+from adain_jax import ops
+from adain_jax.inference import transfer
+from adain_jax.nn import models
 from adain_jax.errors import ConfigError
 
 

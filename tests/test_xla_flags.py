@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from adain_jax import _xla
+from adain_jax.nn.backends import xla_flags
 
 SCRIPT = r"""
 import json, os, sys
@@ -35,7 +35,7 @@ def run(env_extra, drop=("XLA_FLAGS", "ADAIN_JAX_NO_XLA_FLAGS")):
 
 def test_flag_set_for_jaxlib_0_10():
     got = run({"FAKE_JAXLIB_VERSION": "0.10.2"})
-    assert _xla.CPU_FLAG in got["flags"].split()
+    assert xla_flags.CPU_FLAG in got["flags"].split()
 
 
 def test_flag_not_set_for_unknown_versions():
@@ -46,7 +46,7 @@ def test_flag_not_set_for_unknown_versions():
 
 def test_user_flags_kept_and_opt_out():
     got = run({"FAKE_JAXLIB_VERSION": "0.10.2", "XLA_FLAGS": "--xla_cpu_use_thunk_runtime=true"})
-    assert got["flags"].split() == ["--xla_cpu_use_thunk_runtime=true", _xla.CPU_FLAG]
+    assert got["flags"].split() == ["--xla_cpu_use_thunk_runtime=true", xla_flags.CPU_FLAG]
     got = run({"FAKE_JAXLIB_VERSION": "0.10.2", "ADAIN_JAX_NO_XLA_FLAGS": "1"})
     assert got["flags"] == ""
     own = "--xla_cpu_experimental_ynn_fusion_type=dot"
@@ -58,11 +58,11 @@ def test_installed_jaxlib_matches_the_rule():
     from importlib import metadata
 
     got = run({})
-    expected = metadata.version("jaxlib").startswith(_xla.KNOWN_JAXLIB_PREFIXES)
-    assert (_xla.CPU_FLAG in got["flags"].split()) == expected
+    expected = metadata.version("jaxlib").startswith(xla_flags.KNOWN_JAXLIB_PREFIXES)
+    assert (xla_flags.CPU_FLAG in got["flags"].split()) == expected
 
 
 @pytest.mark.parametrize("version,ok", [("0.10.0", True), ("0.10.2", True), ("0.1.0", False),
                                         ("0.100.0", False), ("0.9.9", False)])
 def test_version_rule(version, ok):
-    assert _xla.cpu_flag_supported(version) is ok
+    assert xla_flags.cpu_flag_supported(version) is ok

@@ -8,7 +8,7 @@ encode in one piece (a 4096 x 4096 image needs several GB of activations untiled
    window that adds ``halo`` pixels of real image context on every side (no context is
    needed at the image border, where ``stylize`` reflects too), and the relu4_1 channel
    sums are taken over the core's features only. With ``halo`` >= the relu4_1 receptive
-   radius (about 40 px for VGG-19; see ``benchmarks/results``), the core features are
+   radius (about 40 px for VGG-19; see ``tools/bench/results``), the core features are
    those of the whole image up to float rounding, so the statistics are exact too.
    Sums are combined in float64 on the host (mean and centred second moments, Chan et al.).
 2. **Stylize per tile.** Output tiles of ``tile`` pixels overlapping by ``overlap`` pixels

@@ -198,9 +198,9 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
         show_bar = sys.stderr.isatty() if progress is None else progress
         logger = MetricsLogger(workdir, start, enabled=primary,
                          echo=verbose and not sys.stdout.isatty())
-        run = _Run(config, vgg, step_fn, loader, ckpts, logger, mesh, workdir,
+        run = LoopContext(config, vgg, step_fn, loader, ckpts, logger, mesh, workdir,
                    show_bar and primary, say)
-        return _loop(run, state, start)
+        return run_loop(run, state, start)
     finally:
         if logger is not None:
             logger.close()
@@ -210,7 +210,7 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
 
 
 @dataclasses.dataclass
-class _Run:
+class LoopContext:
     """What the loop works with, besides the state it updates."""
 
     config: TrainConfig
@@ -225,7 +225,9 @@ class _Run:
     say: Callable
 
 
-def _loop(run: _Run, state: TrainState, start: int) -> TrainState:
+def run_loop(run: LoopContext, state: TrainState, start: int) -> TrainState:
+    """Steps from ``start`` to ``run.config.steps``: log, sample, checkpoint, stop on a signal
+    (:class:`TrainingInterrupted`) or a non-finite loss (:class:`TrainingDiverged`)."""
     from tqdm.auto import tqdm
 
     config, vgg, step_fn, loader, ckpts, logger, mesh, workdir = (
@@ -317,4 +319,5 @@ def _loop(run: _Run, state: TrainState, start: int) -> TrainState:
     return state
 
 
-__all__ = ["TrainingInterrupted", "TrainingDiverged", "train", "make_loader"]
+__all__ = ["TrainingInterrupted", "TrainingDiverged", "train", "make_loader", "run_loop",
+           "LoopContext"]

@@ -12,7 +12,7 @@ import os
 from importlib import metadata
 
 CPU_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
-# jaxlib versions on which the flag exists and was measured to help (see benchmarks/).
+# jaxlib versions on which the flag exists and was measured to help (see tools/bench/).
 KNOWN_JAXLIB_PREFIXES = ("0.10.",)
 
 

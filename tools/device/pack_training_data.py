@@ -3,25 +3,23 @@
 The lent GPU machines take at most 64 MiB of working tree per call, so the training photos and
 paintings travel as ``SIZE`` x ``SIZE`` centre crops (short side resized to ``SIZE``) encoded
 as WebP, in an ``.npz`` of two plain arrays (no pickle): ``data`` (uint8, the concatenated
-files) and ``offsets`` (int64, ``len + 1`` boundaries). ``scripts/train_device.py`` decodes
+files) and ``offsets`` (int64, ``len + 1`` boundaries). ``tools.device.train_device`` decodes
 them once and keeps the pixels on the accelerator.
 
-    python scripts/pack_training_data.py ../shared/data/content .devpack/content.npz --limit 2400
+    python -m tools.device.pack_training_data ../shared/data/content .devpack/content.npz --limit 2400
 """
 from __future__ import annotations
 
 import argparse
 import io
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adain_jax.image_io import IMAGE_SUFFIXES  # noqa: E402
+from adain_jax.image_io import IMAGE_SUFFIXES
 
 
 def encode(path: Path, size: int, quality: int) -> bytes:

@@ -10,7 +10,7 @@ import numpy as np
 import adain_jax
 from adain_jax import image_io
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:

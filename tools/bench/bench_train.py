@@ -1,4 +1,4 @@
-"""Training throughput: adain-jax vs the PyTorch reference (benchmarks/torch_adain.py).
+"""Training throughput: adain-jax vs the PyTorch reference (``tools.reference.torch_adain``).
 
 One training step (encode content + style, AdaIN, decode, encode the output, losses,
 backward through decoder + encoder, Adam) at batch 8, 256 px, random weights, on this
@@ -6,7 +6,7 @@ machine's CPU; float32 and bfloat16 (jax: ``dtype='bfloat16'``; torch: bf16 auto
 channels_last). Median of ``--steps`` timed steps after ``--warmup`` (the first jax step
 includes compilation, reported separately). Writes ``results/train_<tag>.json`` and ``.md``.
 
-    python benchmarks/bench_train.py --steps 3
+    python -m tools.bench.bench_train --steps 3
 """
 from __future__ import annotations
 
@@ -15,24 +15,20 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import adain_jax  # noqa: F401  (XLA flags before jax starts)
+import jax
+import numpy as np
+
+from adain_jax import training
+from tools.reference.params import random_params_np
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-import adain_jax  # noqa: E402,F401  (XLA flags before jax starts)
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from adain_jax import training  # noqa: E402
 
 
 def random_vgg(seed=1) -> dict:
-    from adain_jax.models import random_params_np
-
     return random_params_np("vgg", seed)
 
 
@@ -80,7 +76,8 @@ def bench_jax(dtype, b, size, warmup, steps, inner=1):
 
 def bench_torch(bf16, channels_last, b, size, warmup, steps, device="cpu", inner=1):
     import torch
-    import torch_adain
+
+    from tools.reference import torch_adain
 
     torch.set_num_threads(os.cpu_count() or 1)
     step = torch_adain.make_trainer(bf16=bf16, channels_last=channels_last, device=device)
@@ -177,7 +174,7 @@ def main():
         lines.append(f"| {r['impl']} | {r['mode']} | {r['median_step_s']} | {r['steps_per_s']} | "
                      f"{r['images_per_s']} | {r['first_step_s']} |")
     lines += ["", "Ratios (steps/s): " + ", ".join(f"{k} = {v}" for k, v in ratios.items()), "",
-              "Reproduce: `python benchmarks/bench_train.py --steps 3`.", ""]
+              "Reproduce: `python -m tools.bench.bench_train --steps 3`.", ""]
     (out / f"train_{args.tag}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

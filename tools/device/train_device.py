@@ -1,7 +1,7 @@
 """Train the release decoder on one accelerator inside a fixed time budget.
 
 For a lent GPU machine that is held for minutes: the training images travel as packs of
-WebP crops (``scripts/pack_training_data.py``), are decoded once and live on the device as
+WebP crops (``tools.device.pack_training_data``), are decoded once and live on the device as
 uint8, and every step samples its batch there (random images, random ``--crop-size`` crops,
 random horizontal flips; keyed by the step number), so the host never feeds the loop. The
 step itself is the library's :func:`adain_jax.training.train_step` (gradients w.r.t. the
@@ -9,7 +9,7 @@ decoder only, Adam with lr / (1 + decay * step), compute in ``--dtype`` with flo
 params). The decoder is exported (float32 ``.npz``, atomically) every ``--export-every-s``
 seconds and at the end, so a run that is killed at its limit still leaves its last export.
 
-    python scripts/train_device.py --content-pack .devpack/content.npz \
+    python -m tools.device.train_device --content-pack .devpack/content.npz \
         --style-pack .devpack/style.npz --out out/ --seconds 400
 
 Writes ``decoder.npz``, ``metrics.csv`` (step, losses, lr, steps/s, elapsed) and
@@ -25,21 +25,17 @@ import functools
 import json
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from adain_jax import training  # noqa: E402
-from adain_jax.checkpoint import export_decoder  # noqa: E402
-from adain_jax.convert import load_decoder, load_vgg  # noqa: E402
+from adain_jax import training
+from adain_jax.training.checkpoint import export_decoder
+from adain_jax.weights import load_decoder, load_vgg
+from tools.device.pack_training_data import decode_pack
 
 MAX_INFLIGHT = 4   # steps dispatched but not finished
 
@@ -93,9 +89,6 @@ def main(argv=None) -> None:
     t_start = time.perf_counter()
     deadline = t_start + args.seconds
     args.out.mkdir(parents=True, exist_ok=True)
-
-    from pack_training_data import decode_pack
-
     content_np, style_np = decode_pack(args.content_pack), decode_pack(args.style_pack)
     if min(content_np.shape[1], style_np.shape[1]) < args.crop_size:
         raise SystemExit(f"--crop-size {args.crop_size} is larger than the packed images")

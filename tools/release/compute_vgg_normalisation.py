@@ -1,16 +1,15 @@
-#!/usr/bin/env python
 """Measure the per-channel mean activations of the un-normalised VGG-19 (Keras/Caffe weights).
 
 These are the constants of the authors' "normalised VGG" (each channel rescaled so its mean
-activation over images and positions is 1), used by ``adain_jax.convert.normalise_vgg``:
+activation over images and positions is 1), used by ``adain_jax.weights.normalise_vgg``:
 
-    python scripts/compute_vgg_normalisation.py --images ../shared/data/content --count 500 \
-        --size 256 --weights ../shared/weights/vgg19_notop_to_block4_conv1.h5 \
+    python -m tools.release.compute_vgg_normalisation --images ../shared/data/content \
+        --count 500 --size 256 --weights ../shared/weights/vgg19_notop_to_block4_conv1.h5 \
         --out adain_jax/assets/vgg_normalisation.json
 
 Images: the sorted list of image files in --images, the first --count of them; each is resized
-so its shorter side is --size and centre-cropped to --size x --size (with
-``adain_jax.image_io.load_image`` when present, else PIL bicubic).
+so its shorter side is --size and centre-cropped to --size x --size
+(``adain_jax.image_io.load_image``).
 """
 from __future__ import annotations
 
@@ -19,38 +18,22 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from adain_jax import image_io
+from adain_jax.fs import atomic_write
 
+REPO = Path(__file__).resolve().parents[2]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-try:
-    from adain_jax.image_io import load_image as _project_load_image
-    LOADER = "adain_jax.image_io.load_image(path, size=S, crop=True) (Lanczos, centre crop)"
-except ImportError:
-    _project_load_image = None
-    LOADER = "PIL: shorter side resized to S (bicubic), centre crop S x S"
+LOADER = "adain_jax.image_io.load_image(path, size=S, crop=True) (Lanczos, centre crop)"
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
-    if _project_load_image is not None:
-        img = np.asarray(_project_load_image(path, size=size, crop=True), np.float32)
-        return img.reshape(img.shape[-3:])
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-        im = im.resize((nw, nh), Image.Resampling.BICUBIC)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, np.float32) / 255.0
+    img = np.asarray(image_io.load_image(path, size=size, crop=True), np.float32)
+    return img.reshape(img.shape[-3:])
 
 
 def layer_means_fn():
@@ -58,7 +41,8 @@ def layer_means_fn():
     import jax.numpy as jnp
     from jax import lax
 
-    from adain_jax.models import ENCODER_LAYERS, POOL_AFTER, max_pool_ceil, reflect_pad
+    from adain_jax.nn.layers import max_pool_ceil, reflect_pad
+    from adain_jax.nn.models import ENCODER_LAYERS, POOL_AFTER
 
     @jax.jit
     def fn(params, x):
@@ -85,13 +69,12 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--weights", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared" / "weights"
-                    / "vgg19_notop_to_block4_conv1.h5")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1]
-                    / "adain_jax" / "assets" / "vgg_normalisation.json")
+                    default=REPO.parent / "shared" / "weights" / "vgg19_notop_to_block4_conv1.h5")
+    ap.add_argument("--out", type=Path,
+                    default=REPO / "adain_jax" / "assets" / "vgg_normalisation.json")
     args = ap.parse_args(argv)
 
-    from adain_jax.convert import read_keras_vgg
+    from adain_jax.weights import read_keras_vgg
     from adain_jax.errors import AdainError
 
     try:
@@ -121,24 +104,17 @@ def main(argv=None) -> int:
                        "VGG-19, reflection padding 1, max-pool ceil mode, input RGB in [0,1] "
                        "mapped to Caffe BGR*255-mean",
         "weights": args.weights.name,
-        "images": f"{os.path.relpath(args.images.resolve(), Path(__file__).resolve().parents[1])}"
+        "images": f"{os.path.relpath(args.images.resolve(), REPO)}"
                   f" (the research-only content set of ../shared; not in the repo), sorted file "
                   f"list, first {len(files)}: {files[0].name} .. {files[-1].name}",
         "image_list_sha256": hashlib.sha256(names).hexdigest(),
         "count": len(files), "size": args.size,
         "preprocessing": LOADER,
         "seconds": round(time.time() - t0, 1),
-        "command": "python scripts/compute_vgg_normalisation.py --images DIR "
+        "command": "python -m tools.release.compute_vgg_normalisation --images DIR "
                    f"--count {args.count} --size {args.size}",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"metadata": meta, "means": means}, f, indent=1)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, args.out)
+    atomic_write(args.out, json.dumps({"metadata": meta, "means": means}, indent=1))
     print(f"wrote {args.out} ({meta['seconds']}s)", file=sys.stderr)
     return 0
 

@@ -6,7 +6,7 @@
 2. Winograd F(4x4, 3x3) in jnp against ``lax.conv`` for the network's layer shapes: time and
    relative error.
 
-    python benchmarks/cpu_paths.py            # ~3 min on 2 cores
+    python -m tools.bench.cpu_paths           # ~3 min on 2 cores
 Writes ``results/cpu_paths.json`` and prints a table.
 """
 from __future__ import annotations
@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+REPO = HERE.parents[1]
 
 BASE = "--xla_cpu_experimental_ynn_fusion_type="
 FLAG_SETS = {
@@ -44,7 +43,7 @@ def child() -> None:
     import jax.numpy as jnp
     import numpy as np
 
-    from adain_jax import models
+    from adain_jax.nn import models
 
     params = models.init_params(jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
@@ -146,8 +145,8 @@ def main() -> None:
     for name, value in FLAG_SETS.items():
         env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
         env.update(XLA_FLAGS=value, ADAIN_JAX_NO_XLA_FLAGS="1")
-        r = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True,
-                           text=True)
+        r = subprocess.run([sys.executable, "-m", "tools.bench.cpu_paths", "--child"], env=env,
+                           capture_output=True, text=True, cwd=REPO)
         row = {"flags": name, "XLA_FLAGS": value}
         if r.returncode == 0:
             row.update(json.loads(r.stdout.strip().splitlines()[-1]))

@@ -3,18 +3,18 @@
 Rows are ``<impl>/<task>``:
 
 * impls: ``jax-f32`` (the package's default: float32; on the CPU the oneDNN kernels of
-  ``adain_jax.onednn``, and the XLA flags of ``adain_jax._xla``), ``jax-bf16``
-  (``dtype=jnp.bfloat16``, same kernels), ``jax-f32-xla`` (float32 with XLA's convolutions:
-  ``ADAIN_JAX_ONEDNN=0``), ``jax-f32-noflag`` (plain jax: XLA's convolutions without the
-  package's XLA flag); the last two run in child processes (XLA reads its flags once),
-  ``torch-f32`` and ``torch-bf16-cl``
-  (the PyTorch reference of ``benchmarks/torch_adain.py``; bf16 autocast + channels_last),
-  ``magenta`` (``benchmarks/magenta.py``, onnxruntime; stylizes at 384 px internally).
+  ``adain_jax.nn.backends.onednn``, and the XLA flags of ``adain_jax.nn.backends.xla_flags``),
+  ``jax-bf16`` (``dtype=jnp.bfloat16``, same kernels), ``jax-f32-xla`` (float32 with XLA's
+  convolutions: ``ADAIN_JAX_ONEDNN=0``), ``jax-f32-noflag`` (plain jax: XLA's convolutions
+  without the package's XLA flag); the last two run in child processes (XLA reads its flags
+  once), ``torch-f32`` and ``torch-bf16-cl`` (the PyTorch reference of
+  ``tools.reference.torch_adain``; bf16 autocast + channels_last),
+  ``magenta`` (``tools.bench.magenta``, onnxruntime; stylizes at 384 px internally).
 * tasks: ``stylize256|512|1024`` (latency, batch 1: encode the content and a 512 px style,
   AdaIN, decode), ``throughput512`` (batch 8 contents at 512 px, one style whose statistics
   are computed once with ``adain_jax.style_stats`` and reused), ``train256`` (one training
   step, batch 8, 256 px crops: forward, backward through decoder and encoder, Adam; the
-  pieces of ``benchmarks/bench_train.py``).
+  pieces of ``tools.bench.bench_train``).
 
 For every row: median and spread (min, max) of the timed repeats after a warm-up call (which
 includes compilation), images/s, the ratio to the fastest implementation of the same task
@@ -22,10 +22,10 @@ includes compilation), images/s, the ratio to the fastest implementation of the 
 its share of the measured peak (matmul peak of this machine for the row's dtype, measured at
 the start). Random weights. Writes ``results/bench_<tag>.json`` and ``.md``.
 
-    python benchmarks/bench.py               # everything (~10 min on 2 cores)
-    python benchmarks/bench.py --quick       # fewer repeats
-    python benchmarks/bench.py --only 'jax-*/stylize512,torch-bf16-cl/*'
-    python benchmarks/bench.py --device gpu --tag h100   # GPU rows (~3 min on an H100)
+    python -m tools.bench.bench               # everything (~10 min on 2 cores)
+    python -m tools.bench.bench --quick       # fewer repeats
+    python -m tools.bench.bench --only 'jax-*/stylize512,torch-bf16-cl/*'
+    python -m tools.bench.bench --device gpu --tag h100   # GPU rows (~3 min on an H100)
 
 On a GPU (``--device gpu``) the throughput batch is 16, torch runs on CUDA (cuDNN benchmark
 mode, autocast on CUDA), magenta and the no-flag rows are left out (the onnxruntime there is
@@ -48,16 +48,16 @@ import sys
 import time
 from pathlib import Path
 
+import adain_jax  # sets XLA flags before jax starts
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from adain_jax.nn import layers, models
+from tools.bench import bench_train
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-import adain_jax  # noqa: E402  (sets XLA flags before jax starts)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from adain_jax import models  # noqa: E402
+REPO = HERE.parents[1]
 
 IMPLS = ("jax-f32", "jax-bf16", "jax-f32-xla", "jax-f32-noflag", "torch-f32", "torch-bf16-cl",
          "magenta")
@@ -91,7 +91,7 @@ def encoder_flops(size: int) -> float:
 
 
 def decoder_flops(size: int) -> float:
-    s, cin, total = size // models.DOWNSCALE, 512, 0.0
+    s, cin, total = size // layers.DOWNSCALE, 512, 0.0
     for name, ch in models.DECODER_LAYERS:
         total += _conv_flops(s, s, cin, ch)
         cin = ch
@@ -128,8 +128,6 @@ def rel_err(got, ref) -> float:
 def timed(fn, warmup: int, repeats: int, inner: int = 1, finish=lambda out: out) -> dict:
     """Times ``inner`` calls of ``fn`` then ``finish(last output)`` (the device sync), per call
     (``bench_train.time_steps`` with the output kept for the sync)."""
-    import bench_train
-
     last = []
 
     def call():
@@ -197,8 +195,6 @@ _JAX_PARAMS = {}
 
 def jax_params():
     if not _JAX_PARAMS:
-        import bench_train
-
         p = models.init_params(jax.random.PRNGKey(0))
         p["vgg"] = jax.tree.map(jnp.asarray, bench_train.random_vgg())
         _JAX_PARAMS.update(p)
@@ -208,8 +204,6 @@ def jax_params():
 def jax_case(task: str, dtype: str, warmup: int, repeats: int) -> dict:
     dt = jnp.bfloat16 if dtype == "bfloat16" else None
     if task == "train256":
-        import bench_train
-
         first, times, losses = bench_train.bench_jax(dtype, TRAIN_BATCH, TRAIN_SIZE, warmup, repeats,
                                                      inner=INNER)
         return {"warmup_s": round(first, 3), "times_s": [round(t, 6) for t in times],
@@ -252,17 +246,17 @@ def jax_child_case(impl: str, rows: list[str], args) -> dict[str, dict]:
             env[k] = v
     only = ",".join(r.replace(f"{impl}/", "jax-f32/") for r in rows)
     out_json = HERE / "results" / f".{impl}_child.json"
-    cmd = [sys.executable, __file__, "--only", only, "--child-json", str(out_json),
+    cmd = [sys.executable, "-m", "tools.bench.bench", "--only", only, "--child-json", str(out_json),
            "--warmup", str(args.warmup), "--repeats", str(args.repeats),
            "--repeats-heavy", str(args.repeats_heavy)]
-    subprocess.run(cmd, env=env, check=True)
+    subprocess.run(cmd, env=env, check=True, cwd=REPO)
     child = json.loads(out_json.read_text())
     out_json.unlink()
     return {r.replace("jax-f32/", f"{impl}/"): v for r, v in child["cases"].items()}
 
 
 # ----------------------------------------------------------------------------- torch
-def _copy_jax_weights(net, params) -> None:
+def copy_jax_weights(net, params) -> None:
     """The jax rows' random weights into the torch reference (HWIO -> OIHW, layer order)."""
     import torch
 
@@ -279,22 +273,21 @@ def _copy_jax_weights(net, params) -> None:
 
 def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
     import torch
-    import torch_adain
+
+    from tools.reference import torch_adain
 
     torch.set_num_threads(os.cpu_count() or 1)
     dev = torch_device()
     torch.backends.cudnn.benchmark = True
     if task == "train256":
-        import bench_train
-
         first, times, losses = bench_train.bench_torch(bf16, bf16, TRAIN_BATCH, TRAIN_SIZE,
                                                        warmup, repeats, device=dev, inner=INNER)
         return {"warmup_s": round(first, 3), "times_s": [round(t, 6) for t in times],
                 "losses": [round(x, 4) for x in losses], "inner": INNER}
     torch.manual_seed(0)
     fmt = torch.channels_last if bf16 else torch.contiguous_format
-    net = torch_adain.Net(torch_adain.make_vgg(), torch_adain.make_decoder())
-    _copy_jax_weights(net, jax_params())   # same weights: comparable rel. errors
+    net = torch_adain.Net(torch_adain.make_vgg(full=False), torch_adain.make_decoder())
+    copy_jax_weights(net, jax_params())   # same weights: comparable rel. errors
     net = net.to(dev).to(memory_format=fmt).eval()
 
     def t(x):
@@ -331,7 +324,7 @@ def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
 
 
 def magenta_case(task: str, warmup: int, repeats: int) -> dict:
-    from magenta import MagentaModel
+    from tools.bench.magenta import MagentaModel
 
     model = MagentaModel(threads=os.cpu_count())
     content = images(1, int(task[len("stylize"):]), 2)[0]
@@ -392,13 +385,13 @@ def environment() -> dict:
     env = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "cpu": cpu, "isa": isa, "cpu_count": os.cpu_count(), "python": platform.python_version(),
            "jax": jax.__version__, "jaxlib": metadata.version("jaxlib"), "torch": torch.__version__,
-           "onnxruntime": _version("onnxruntime"), "torch_threads": torch.get_num_threads(),
+           "onnxruntime": package_version("onnxruntime"), "torch_threads": torch.get_num_threads(),
            "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "loadavg_at_end": os.getloadavg(),
            "device": DEVICE}
     if DEVICE == "cpu":
-        from adain_jax import onednn
+        from adain_jax.nn import backends
 
-        env["jax_bf16_convolutions"] = onednn.describe()
+        env["jax_bf16_convolutions"] = backends.describe()
     if DEVICE == "gpu":
         env["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
         env["jax_device"] = jax.devices()[0].device_kind
@@ -407,7 +400,7 @@ def environment() -> dict:
     return env
 
 
-def _version(name):
+def package_version(name):
     from importlib import metadata
 
     try:
@@ -454,7 +447,7 @@ def markdown(result: dict) -> str:
                          f"{r.get('rel_err_vs_f32', '-')} |")
     if result.get("notes"):
         lines += ["", *result["notes"]]
-    lines += ["", f"Reproduce: `{' '.join(['python benchmarks/bench.py', *result['argv']])}`.", ""]
+    lines += ["", f"Reproduce: `{' '.join(['python -m tools.bench.bench', *result['argv']])}`.", ""]
     return "\n".join(lines)
 
 

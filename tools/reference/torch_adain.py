@@ -1,8 +1,20 @@
-"""Independent PyTorch references for the tests (import only after ``importorskip('torch')``).
+"""The one independent PyTorch reference of the network, shared by the tests and the benchmarks
+(never imported by the library; import it only where torch is installed, e.g. after
+``pytest.importorskip('torch')``).
 
-``make_vgg`` / ``make_decoder`` are the authors' PyTorch port (``net.py`` of
-naoto0804/pytorch-AdaIN) verbatim in structure; ``T7Writer`` is a tiny serializer of the Lua
-Torch7 binary format, used to produce ``.t7`` files in tests.
+* ``make_vgg`` / ``make_decoder`` / ``vgg_features``: the authors' PyTorch port (``net.py`` of
+  naoto0804/pytorch-AdaIN) verbatim in structure; ``Net``, ``calc_mean_std``, ``adain`` and
+  ``make_trainer``: its training step (benchmarks).
+* ``TorchvisionVGG19``, ``torchvision_reference_features``, ``caffe_reference_features``:
+  relu1_1..relu4_1 of the other VGG-19 weight layouts, written out by hand (weight tests).
+* ``T7Writer`` and ``t7_*``: a tiny serializer of the Lua Torch7 binary format, used to produce
+  ``.t7`` files in tests.
+
+Training step: ``loss = content + style_weight * style`` with content = MSE(relu4_1(g(t)), t)
+and style = sum over the four slices of MSE(means) + MSE(stds); only the decoder is trained
+(Adam; the VGG has ``requires_grad=False``). Channel statistics use the biased variance + 1e-5
+as in ``adain_jax.ops`` (the port uses the unbiased one; the cost is the same). Written from the
+published architecture; weights are random unless loaded.
 """
 from __future__ import annotations
 
@@ -13,37 +25,44 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+EPS = 1e-5
+
+# VGG-19 convolutions (cin, cout) and pools ("M") of the port's ``vgg``; the first 12 entries
+# (31 modules with the 1x1 preprocessing conv) end at relu4_1.
+_VGG_SPEC = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256),
+             (256, 256), (256, 256), "M", (256, 512), (512, 512), (512, 512), (512, 512), "M",
+             (512, 512), (512, 512), (512, 512), (512, 512)]
+_DECODER_SPEC = [(512, 256), "U", (256, 256), (256, 256), (256, 256), (256, 128), "U",
+                 (128, 128), (128, 64), "U", (64, 64)]
+
+
+def _conv(cin, cout):
+    return [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(cin, cout, (3, 3))]
+
 
 def make_decoder() -> nn.Sequential:
-    return nn.Sequential(
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(512, 256, (3, 3)), nn.ReLU(),
-        nn.Upsample(scale_factor=2, mode="nearest"),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(256, 256, (3, 3)), nn.ReLU(),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(256, 256, (3, 3)), nn.ReLU(),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(256, 256, (3, 3)), nn.ReLU(),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(256, 128, (3, 3)), nn.ReLU(),
-        nn.Upsample(scale_factor=2, mode="nearest"),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(128, 128, (3, 3)), nn.ReLU(),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(128, 64, (3, 3)), nn.ReLU(),
-        nn.Upsample(scale_factor=2, mode="nearest"),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(64, 64, (3, 3)), nn.ReLU(),
-        nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(64, 3, (3, 3)),
-    )
+    """The port's ``decoder``: mirrored VGG with nearest upsampling, no ReLU after the last conv."""
+    layers = []
+    for s in _DECODER_SPEC:
+        if s == "U":
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        else:
+            layers += _conv(*s) + [nn.ReLU()]
+    layers += _conv(64, 3)
+    return nn.Sequential(*layers)
 
 
-def make_vgg() -> nn.Sequential:
-    def block(cin, cout):
-        return [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(cin, cout, (3, 3)), nn.ReLU()]
-
-    def pool():
-        return [nn.MaxPool2d((2, 2), (2, 2), (0, 0), ceil_mode=True)]
-
+def make_vgg(full: bool = True) -> nn.Sequential:
+    """The port's ``vgg``: 1x1 preprocessing conv, reflection-padded 3x3 convs, ceil-mode max
+    pools, up to relu5_4 (``full``, the layout of ``vgg_normalised.pth``) or only its 31 first
+    modules, up to relu4_1 (all that ``Net`` uses). Parameters are created in the same order
+    either way, so a seeded init gives the same shared layers."""
     layers = [nn.Conv2d(3, 3, (1, 1))]
-    layers += block(3, 64) + block(64, 64) + pool()
-    layers += block(64, 128) + block(128, 128) + pool()
-    layers += block(128, 256) + block(256, 256) + block(256, 256) + block(256, 256) + pool()
-    layers += block(256, 512) + block(512, 512) + block(512, 512) + block(512, 512) + pool()
-    layers += block(512, 512) + block(512, 512) + block(512, 512) + block(512, 512)
+    for s in _VGG_SPEC if full else _VGG_SPEC[:12]:
+        if s == "M":
+            layers.append(nn.MaxPool2d((2, 2), (2, 2), (0, 0), ceil_mode=True))
+        else:
+            layers += _conv(*s) + [nn.ReLU()]
     return nn.Sequential(*layers)
 
 
@@ -114,6 +133,93 @@ def caffe_reference_features(kernels_hwio, biases, rgb: np.ndarray):
         if i in (1, 3, 7):
             x = F.max_pool2d(x, 2, 2, ceil_mode=True)
     return [f[0].permute(1, 2, 0).numpy() for f in feats]
+
+
+# --- training step (benchmarks) --------------------------------------------------------------
+def calc_mean_std(feat: torch.Tensor, eps: float = EPS):
+    n, c = feat.shape[:2]
+    flat = feat.float().reshape(n, c, -1)
+    mean = flat.mean(dim=2)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt()
+    return mean.view(n, c, 1, 1), std.view(n, c, 1, 1)
+
+
+def adain(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    s_mean, s_std = calc_mean_std(style)
+    c_mean, c_std = calc_mean_std(content)
+    return (content.float() - c_mean) / c_std * s_std + s_mean
+
+
+class Net(nn.Module):
+    """The port's ``Net``: frozen encoder slices, trainable decoder, returns (content, style)."""
+
+    def __init__(self, vgg: nn.Sequential, decoder: nn.Sequential):
+        super().__init__()
+        layers = list(vgg.children())
+        self.enc_1 = nn.Sequential(*layers[:4])     # input -> relu1_1
+        self.enc_2 = nn.Sequential(*layers[4:11])   # relu1_1 -> relu2_1
+        self.enc_3 = nn.Sequential(*layers[11:18])  # relu2_1 -> relu3_1
+        self.enc_4 = nn.Sequential(*layers[18:31])  # relu3_1 -> relu4_1
+        self.decoder = decoder
+        for name in ("enc_1", "enc_2", "enc_3", "enc_4"):
+            for p in getattr(self, name).parameters():
+                p.requires_grad = False
+
+    def encode_with_intermediate(self, x):
+        feats = []
+        for i in range(4):
+            x = getattr(self, f"enc_{i + 1}")(x)
+            feats.append(x)
+        return feats
+
+    def encode(self, x):
+        for i in range(4):
+            x = getattr(self, f"enc_{i + 1}")(x)
+        return x
+
+    def forward(self, content, style):
+        style_feats = self.encode_with_intermediate(style)
+        content_feat = self.encode(content)
+        t = adain(content_feat, style_feats[-1])
+        g_t = self.decoder(t)
+        g_t_feats = self.encode_with_intermediate(g_t)
+        loss_c = F.mse_loss(g_t_feats[-1].float(), t)
+        loss_s = 0.0
+        for o, s in zip(g_t_feats, style_feats):
+            om, osd = calc_mean_std(o)
+            sm, ssd = calc_mean_std(s)
+            loss_s = loss_s + F.mse_loss(om, sm) + F.mse_loss(osd, ssd)
+        return loss_c, loss_s
+
+
+def make_trainer(lr: float = 1e-4, lr_decay: float = 5e-5, style_weight: float = 10.0,
+                 bf16: bool = False, channels_last: bool = False, seed: int = 0,
+                 device: str = "cpu"):
+    """Returns ``step(content, style) -> (loss, content, style)`` (NCHW float32 inputs on
+    ``device``; the returned tensors stay there)."""
+    torch.manual_seed(seed)
+    net = Net(make_vgg(full=False), make_decoder()).to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    net.train()
+    opt = torch.optim.Adam(net.decoder.parameters(), lr=lr)
+    count = [0]
+
+    def step(content, style):
+        for g in opt.param_groups:       # the authors' adjust_learning_rate
+            g["lr"] = lr / (1.0 + lr_decay * count[0])
+        content = content.contiguous(memory_format=fmt)
+        style = style.contiguous(memory_format=fmt)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            loss_c, loss_s = net(content, style)
+            loss = loss_c + style_weight * loss_s
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        count[0] += 1
+        return loss.detach(), loss_c.detach(), loss_s.detach()
+
+    return step
 
 
 # --- Lua Torch7 binary writer ----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Writes docs/MODEL_CARD.md and docs/images/training_loss.png from scripts/train_device.py runs."""
+"""Writes docs/MODEL_CARD.md and docs/images/training_loss.png from runs of
+``tools.device.train_device``."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_metrics(workdir: Path) -> dict[str, np.ndarray]:
@@ -45,14 +46,14 @@ def plot(path: Path, steps, series: dict[str, np.ndarray], size=(720, 360)) -> N
 
 
 def read_stage(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """One ``scripts/train_device.py`` run: its summary and metrics."""
+    """One ``tools/device/train_device.py`` run: its summary and metrics."""
     return json.loads((folder / "train_summary.json").read_text()), read_metrics(folder)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("stages", type=Path, nargs="+",
-                   help="output folders of scripts/train_device.py runs, in training order "
+                   help="output folders of tools/device/train_device.py runs, in training order "
                         "(each later one warm-started from the previous decoder)")
     p.add_argument("--hardware", default="one NVIDIA H100 80GB HBM3 (lent machine), jax 0.11.2")
     args = p.parse_args()
@@ -107,7 +108,7 @@ convergence: the loss was still falling slowly at the end.
 | | |
 |---|---|
 | data | content: {data['content'][0]:,} of the 3,000 training photographs (ImageNet, COCO, BSD, Kodak, ... samples), style: all {data['style'][0]:,} training paintings (WikiArt, Louvre, Monet, Van Gogh, ...); research-only images, not redistributed; the held-out `eval/` set was never used for training |
-| preprocessing | shorter side resized to {data['content'][1]} px, centre {data['content'][1]} x {data['content'][2]} crop, stored as WebP q70 (`scripts/pack_training_data.py`: the packs had to fit the 64 MiB a GPU call may carry); per step random {cfg0['crop_size']} px crops and random horizontal flips sampled on the GPU |
+| preprocessing | shorter side resized to {data['content'][1]} px, centre {data['content'][1]} x {data['content'][2]} crop, stored as WebP q70 (`tools/device/pack_training_data.py`: the packs had to fit the 64 MiB a GPU call may carry); per step random {cfg0['crop_size']} px crops and random horizontal flips sampled on the GPU |
 | loss | content (relu4_1 MSE to the AdaIN target) + {cfg0['style_weight']:g} x style (mean/std MSE over relu1_1..relu4_1), as in the paper |
 | optimiser | Adam (0.9, 0.999, 1e-8), gradients w.r.t. the decoder only, float32 params and moments |
 | compute dtype | {cfg0['dtype']} (convolutions), float32 statistics and losses |
@@ -133,15 +134,15 @@ final learning rate (the script has no optimiser-state resume; `train.py` does).
 Reproduce (on a GPU machine; the packs come from `../shared/data`):
 
 ```bash
-python scripts/pack_training_data.py ../shared/data/content .devpack/content.npz --limit {data['content'][0]}
-python scripts/pack_training_data.py ../shared/data/style .devpack/style.npz
-python scripts/train_device.py --content-pack .devpack/content.npz --style-pack .devpack/style.npz \\
+python -m tools.device.pack_training_data ../shared/data/content .devpack/content.npz --limit {data['content'][0]}
+python -m tools.device.pack_training_data ../shared/data/style .devpack/style.npz
+python -m tools.device.train_device --content-pack .devpack/content.npz --style-pack .devpack/style.npz \\
     --out runs/gpu1 --seconds 390
-python scripts/convert_weights.py decoder runs/gpu1/decoder.npz .devpack/decoder_s1.npz --dtype float16
-python scripts/train_device.py --content-pack .devpack/content.npz --style-pack .devpack/style.npz \\
+python -m tools.release.convert_weights decoder runs/gpu1/decoder.npz .devpack/decoder_s1.npz --dtype float16
+python -m tools.device.train_device --content-pack .devpack/content.npz --style-pack .devpack/style.npz \\
     --out runs/gpu2 --seconds 200 --init .devpack/decoder_s1.npz --lr 8.7e-5 --seed 1
-python scripts/convert_weights.py decoder runs/gpu2/decoder.npz adain_jax/assets/decoder.npz --dtype float16
-python scripts/model_card.py runs/gpu1 runs/gpu2
+python -m tools.release.convert_weights decoder runs/gpu2/decoder.npz adain_jax/assets/decoder.npz --dtype float16
+python -m tools.release.model_card runs/gpu1 runs/gpu2
 ```
 
 On any machine, `train.py` trains the same model from image folders or tfds with orbax

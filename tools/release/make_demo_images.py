@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-ROOT = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[2] / "examples"
 
 PALETTES = {
     "swirls": [(16, 40, 110), (40, 80, 160), (230, 200, 60), (250, 230, 120), (20, 20, 50),

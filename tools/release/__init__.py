@@ -1,0 +1,2 @@
+"""Release artefacts: model card, README grid, demo images, quality report, VGG normalisation
+constants, weight conversion."""
