@@ -193,6 +193,49 @@ def gen_pillow_formats(rng: random.Random, tmp: Path):
     return path, rng.choice(["image", "image64", "mask64"])
 
 
+#: The cases reported in issue 12, at their reported sizes: (name, builder, call).
+ISSUE_CASES = (
+    ("1 memo DAG, 64 levels (.pth)", lambda c, d: c.memo_dag_pth(d / "x.pth", 64), "decoder"),
+    ("1 DAG into _codecs.encode (.pth)", lambda c, d: c.codecs_dag_pth(d / "x.pth", 64),
+     "decoder"),
+    ("2 100 views of a 16 MiB storage (.pth)", lambda c, d: c.aliasing_pth(d / "x.pth", 100, 16),
+     "decoder"),
+    ("2 2,000 views of a 16 MiB storage (.pth)",
+     lambda c, d: c.aliasing_pth(d / "x.pth", 2000, 16), "decoder"),
+    ("2 1 GiB storage member, 4 elements used (.pth)",
+     lambda c, d: c.big_member_pth(d / "x.pth", 1024, 4), "pth"),
+    ("2 1 GiB storage member, all claimed (.pth)",
+     lambda c, d: c.big_member_pth(d / "x.pth", 1024, 256 << 20), "pth"),
+    ("2 25,000 views of a 4 MiB storage (.t7)",
+     lambda c, d: c.aliasing_t7(d / "x.t7", 25_000, 4), "decoder"),
+    ("3 self-referential dict (.pth)", lambda c, d: c.self_ref_pth(d / "x.pth"), "decoder"),
+    ("3 5,000 nested dicts (.pth)", lambda c, d: c.nested_pth(d / "x.pth", 5000), "decoder"),
+    ("3 3,000-long reference chain (.t7)", lambda c, d: c.chain_t7(d / "x.t7", 3000), "decoder"),
+    ("3 npz key clash decoder vs decoder/a", lambda c, d: c.key_clash_npz(d / "x.npz"),
+     "decoder"),
+    ("4 h5 external storage -> FIFO", lambda c, d: _h5(c, d, "external"), "vgg"),
+    ("4 h5 soft link", lambda c, d: _h5(c, d, "soft"), "vgg"),
+    ("4 h5 external link -> FIFO", lambda c, d: _h5(c, d, "external_link"), "vgg"),
+    ("4 h5 virtual dataset -> FIFO", lambda c, d: _h5(c, d, "virtual"), "vgg"),
+    ("11 BUILD on FloatStorage (.pth)", lambda c, d: c.build_poison_pth(d / "x.pth"), "pth"),
+    ("12 EPS named .png", lambda c, d: c.eps_as_png(d / "x.png"), "image"),
+    ("14 13000x13000 PNG, size 64", lambda c, d: c.png_zeros(d / "x.png", 13000), "image64"),
+    ("14 13000x13000 PNG, mask 64x64", lambda c, d: c.png_zeros(d / "x.png", 13000), "mask64"),
+)
+
+
+def _h5(craft, d: Path, feature: str) -> Path:
+    os.mkfifo(d / "fifo")
+    return craft.keras_h5(d / "x.h5", feature, d / "fifo")
+
+
+def gen_issue(rng: random.Random, tmp: Path, index: int):
+    from tools.hardening import craft
+
+    _, build, kind = ISSUE_CASES[index % len(ISSUE_CASES)]
+    return build(craft, tmp), kind
+
+
 GENERATORS = {name: globals()[f"gen_{name}"] for name in TARGETS}
 
 
@@ -236,7 +279,8 @@ def worker() -> None:
         rng = random.Random(f"{seed}/{target}/{index}")
         with tempfile.TemporaryDirectory() as d:
             try:
-                path, kind = GENERATORS[target](rng, Path(d))
+                path, kind = (gen_issue(rng, Path(d), index) if target == "issue"
+                              else GENERATORS[target](rng, Path(d)))
             except Exception as e:  # noqa: BLE001 - a generator bug is not a reader failure
                 print(json.dumps({"outcome": "skipped", "why": repr(e)[:200]}), flush=True)
                 continue
@@ -322,7 +366,17 @@ def run(seconds: float, seed: int = 0, targets=TARGETS, cases: int | None = None
             index += 1
     finally:
         worker_.close()
-    return {"seed": seed, "seconds": round(time.monotonic() - start, 1),
+    issue = []
+    worker_ = _Worker()
+    try:
+        for i, (name, _, _) in enumerate(ISSUE_CASES):
+            issue.append({"case": name, **worker_.run(["issue", seed, i])})
+            if worker_.p.poll() is not None:
+                worker_ = _Worker()
+    finally:
+        worker_.close()
+    failures += [{"target": "issue", **r} for r in issue if r["outcome"] == "FAILURE"]
+    return {"seed": seed, "seconds": round(time.monotonic() - start, 1), "issue_cases": issue,
             "command": (f"--cases {cases}" if cases is not None else f"--seconds {seconds:g}")
             + f" --seed {seed}",
             "case_seconds": CASE_SECONDS, "rss_limit_mb": RSS_LIMIT_MB, "targets": stats,
@@ -343,6 +397,14 @@ def write_markdown(result: dict, path: Path) -> None:
             f"{total['error']} clean one-line errors, **{total['FAILURE']} FAILURE** "
             f"(hang > {result['case_seconds']} s, traceback, crash, or peak RSS growth over "
             f"{result['rss_limit_mb']} MB).", "", *rows, ""]
+    text += ["## The cases of issue 12 (same worker, same limits)", "",
+             "| case | outcome | peak RSS growth (MB) | CPU s | file (bytes) | message |",
+             "|---|---|---|---|---|---|"]
+    for r in result["issue_cases"]:
+        msg = r.get("message", "").rsplit(": ", 1)[-1][:90] if r.get("message") else ""
+        text.append(f"| {r['case']} | {r['outcome']} | {r.get('rss_growth_mb')} | "
+                    f"{r.get('cpu_s')} | {r.get('size')} | {msg} |")
+    text.append("")
     for f in result["failures"][:50]:
         text.append(f"- {f['target']} case {f['case']}: {f.get('message', '')}")
     path.write_text("\n".join(text) + "\n")
