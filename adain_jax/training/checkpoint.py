@@ -275,30 +275,32 @@ class Checkpoints:
           ConfigError: every checkpoint is damaged (nothing is restored or overwritten).
         """
         steps = self.all_steps()
+        reasons = []
         for step in reversed(steps):
             step_dir = self.directory / str(step)
             why = damage(step_dir)
             if why == "unsealed":
                 say(f"warning: checkpoint {step_dir} has no checksum manifest (killed while "
                     "saving, or written by an older version); restoring it unverified")
-            elif why is not None:
-                say(f"checkpoint {step_dir} is damaged ({why}); trying an earlier one")
-                continue
-            try:
-                config = self.restore_config(step)
-            except ConfigError as e:
-                say(f"checkpoint {step_dir} is damaged ({one_line(e)}); trying an earlier one")
-                continue
-            check_config(config)
-            try:
-                state, data = self.restore(step, abstract_state)
-            except ConfigError as e:
-                say(f"checkpoint {step_dir} is damaged ({one_line(e)}); trying an earlier one")
-                continue
-            return step, config, state, data
+                why = None
+            if why is None:
+                stage = "config"
+                try:
+                    config = self.restore_config(step)
+                    stage = "check"
+                    check_config(config)
+                    stage = "state"
+                    state, data = self.restore(step, abstract_state)
+                    return step, config, state, data
+                except ConfigError as e:
+                    if stage == "check":  # another architecture, not damage: stop here
+                        raise
+                    why = one_line(e, 160)
+            reasons.append(f"step {step}: {why}")
+            say(f"checkpoint {step_dir} is damaged ({why}); trying an earlier one")
         if steps:
-            raise ConfigError(f"every checkpoint in {self.directory} is damaged (steps "
-                              f"{', '.join(map(str, steps))}); delete them to start afresh, or "
+            raise ConfigError(f"every checkpoint in {self.directory} is damaged "
+                              f"({'; '.join(reasons)[:400]}); delete them to start afresh, or "
                               "use a new --workdir")
         return None
 
