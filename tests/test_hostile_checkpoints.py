@@ -75,8 +75,10 @@ def test_damaged_newest_step_falls_back_with_a_message(tmp_path, how):
         target.unlink()
     (step, _, state, _), messages = _restore(tmp_path)
     assert step == 2 and float(state["params"]["b"][0]) == 2.0
-    assert len(messages) == 1 and "checkpoints/3 is damaged" in messages[0], messages
-    assert "\n" not in messages[0]
+    assert len(messages) == 2 and "checkpoints/3 is damaged" in messages[0], messages
+    assert "moved the damaged checkpoint 3" in messages[1] and "\n" not in messages[0]
+    assert (tmp_path / "damaged-checkpoints" / "3").is_dir()
+    assert not (tmp_path / "checkpoints" / "3").exists()
 
 
 def test_every_step_damaged_is_one_line_error(tmp_path):
@@ -106,7 +108,7 @@ def test_unsealed_truncated_step_is_skipped_without_orbax_tracebacks(tmp_path):
                        cwd=REPO, env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin",
                                       "PYTHONPATH": str(REPO)})
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "STEP 2" in p.stdout and "MSGS 2" in p.stdout, p.stdout
+    assert "STEP 2" in p.stdout and "MSGS 3" in p.stdout, p.stdout
     assert "Traceback" not in p.stderr and "Event loop is closed" not in p.stderr, p.stderr[-3000:]
 
 
@@ -122,7 +124,7 @@ def test_non_finite_restored_values_are_damage(tmp_path):
     ck.close()
     (tmp_path / "checkpoints" / "2" / "adain_sha256.json").unlink()
     (step, *_), messages = _restore(tmp_path)
-    assert step == 1 and "non-finite" in messages[-1], messages
+    assert step == 1 and "non-finite" in messages[-2], messages
 
 
 def test_non_finite_decoder_never_replaces_a_good_export(tmp_path):
@@ -135,3 +137,55 @@ def test_non_finite_decoder_never_replaces_a_good_export(tmp_path):
     with pytest.raises(WeightsError, match="1 non-finite weights; .* was not replaced"):
         export_decoder(path, {"k": np.array([[1.0, np.inf]], np.float32)})
     assert path.read_bytes() == before
+
+
+class _Loader:
+    """Deterministic random batches with a resumable position."""
+
+    def __init__(self):
+        self.i = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        rng = np.random.default_rng(self.i)
+        self.i += 1
+        shape = (2, 32, 32, 3)
+        return {"content": rng.random(shape, dtype=np.float32),
+                "style": rng.random(shape, dtype=np.float32)}
+
+    def get_state(self):
+        return {"i": self.i}
+
+    def set_state(self, state):
+        self.i = int(state["i"])
+
+
+def test_training_resumes_from_the_newest_intact_step(tmp_path, capsys):
+    """The issue's case end to end: 64 bytes overwritten in the middle of the newest step's
+    data file -> the run says so, resumes from the step before, and decoder.npz stays a
+    finite decoder."""
+    import jax
+
+    from adain_jax.nn.models import init_params
+    from adain_jax.training.config import TrainConfig
+    from adain_jax.training.loop import train
+    from adain_jax.weights import load_decoder
+
+    vgg = jax.tree.map(np.asarray, init_params(jax.random.PRNGKey(0), 32)["vgg"])
+    cfg = TrainConfig(workdir=str(tmp_path), steps=4, batch_size=2, crop_size=32, resize=32,
+                      log_every=1, checkpoint_every=2, sample_every=0, keep=3)
+    train(cfg, loader=_Loader(), vgg_params=vgg, progress=False, verbose=False)
+    target = _data_files(tmp_path / "checkpoints" / "4")[0]
+    raw = bytearray(target.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 64] = b"\xff" * 64
+    target.write_bytes(bytes(raw))
+    capsys.readouterr()
+    train(cfg, loader=_Loader(), vgg_params=vgg, progress=False, verbose=True)
+    out = capsys.readouterr().out
+    assert "checkpoints/4 is damaged" in out and "resuming from" in out, out
+    assert f"{tmp_path / 'checkpoints' / '2'} at step 2" in out, out
+    assert (tmp_path / "damaged-checkpoints" / "4").is_dir() and "moved the damaged" in out
+    decoder = load_decoder(tmp_path / "decoder.npz")
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(decoder))

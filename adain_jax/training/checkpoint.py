@@ -14,7 +14,8 @@ Once orbax has finished a step, the primary process seals it: ``<step>/adain_sha
 (written atomically) lists every file of the step with its size and SHA-256. On resume,
 :meth:`Checkpoints.restore_newest` checks the newest step against its manifest before orbax
 reads it, restores it, and checks the restored parameters are finite; a damaged step is
-skipped with a message and the next older one is tried. A step without a manifest (killed
+skipped with a message and the next older one is tried (once one is restored, the damaged
+newer steps are moved to ``<workdir>/damaged-checkpoints/``). A step without a manifest (killed
 between orbax's commit and the seal, or written by an older version) is restored unverified,
 with a warning.
 
@@ -275,7 +276,7 @@ class Checkpoints:
           ConfigError: every checkpoint is damaged (nothing is restored or overwritten).
         """
         steps = self.all_steps()
-        reasons = []
+        reasons, damaged = [], []
         for step in reversed(steps):
             step_dir = self.directory / str(step)
             why = damage(step_dir)
@@ -291,18 +292,38 @@ class Checkpoints:
                     check_config(config)
                     stage = "state"
                     state, data = self.restore(step, abstract_state)
+                    self._quarantine(damaged, say)
                     return step, config, state, data
                 except ConfigError as e:
                     if stage == "check":  # another architecture, not damage: stop here
                         raise
                     why = one_line(e, 160)
             reasons.append(f"step {step}: {why}")
+            damaged.append(step)
             say(f"checkpoint {step_dir} is damaged ({why}); trying an earlier one")
         if steps:
             raise ConfigError(f"every checkpoint in {self.directory} is damaged "
                               f"({'; '.join(reasons)[:400]}); delete them to start afresh, or "
                               "use a new --workdir")
         return None
+
+    def _quarantine(self, steps: list[int], say: Callable[[str], None]) -> None:
+        """Move damaged steps newer than the restored one out of orbax's folder (to
+        ``<workdir>/damaged-checkpoints/``), so the resumed run can save those steps again."""
+        if not steps:
+            return
+        if jax.process_index() == 0:
+            dest = self.directory.parent / "damaged-checkpoints"
+            dest.mkdir(exist_ok=True)
+            for step in steps:
+                target = dest / str(step)
+                n = 1
+                while target.exists():
+                    target, n = dest / f"{step}.{n}", n + 1
+                os.replace(self.directory / str(step), target)
+                say(f"moved the damaged checkpoint {step} to {target}")
+            fs.fsync_dir(self.directory)
+        self.manager.reload()
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
