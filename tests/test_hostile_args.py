@@ -141,3 +141,33 @@ def test_stylize_accepts_uint8_like_its_float_equivalent(random_params):
     a = np.asarray(adain_jax.stylize(random_params, u8, u8))
     b = np.asarray(adain_jax.stylize(random_params, u8 / np.float32(255), u8 / np.float32(255)))
     assert np.allclose(a, b, atol=1e-5)
+
+
+def test_cli_folder_run_with_overwrite_writes_every_output(tmp_path, capsys):
+    """Item 6 end to end: contents ``a/x.png`` and ``b/x.png`` with styles ``s.jpg`` and
+    ``s.png``, run twice with ``--overwrite``: four distinct files, each reported once."""
+    import jax
+
+    from adain_jax.cli.stylize import stylize_main
+    from adain_jax.nn.models import init_params
+    from adain_jax.weights import save_params
+
+    p = init_params(jax.random.PRNGKey(3))
+    save_params(tmp_path / "vgg.npz", {"vgg": p["vgg"]})
+    save_params(tmp_path / "dec.npz", {"decoder": p["decoder"]})
+    rng = np.random.default_rng(0)
+    for name in ("in/a/x.png", "in/b/x.png", "st/s.png", "st/s.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(tmp_path / name)
+    args = ["--content", str(tmp_path / "in"), "--style", str(tmp_path / "st"), "--output",
+            str(tmp_path / "out"), "--content-size", "16", "--style-size", "16", "--quiet",
+            "--overwrite", "--vgg", str(tmp_path / "vgg.npz"), "--decoder",
+            str(tmp_path / "dec.npz")]
+    for _ in range(2):
+        assert stylize_main(args) == 0
+        wrote = [line for line in capsys.readouterr().out.splitlines() if line.startswith("wrote")]
+        assert len(wrote) == len(set(wrote)) == 4
+    files = sorted(p.relative_to(tmp_path / "out").as_posix()
+                   for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert files == ["a/x_stylized_s-jpg.png", "a/x_stylized_s-png.png",
+                     "b/x_stylized_s-jpg.png", "b/x_stylized_s-png.png"]
