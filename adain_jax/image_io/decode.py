@@ -114,6 +114,8 @@ def _decode(im: Image.Image, what: str, target_hw, max_bytes) -> Image.Image:
     orientation applied. Returns an image not tied to the file."""
     _check_decoded_size(im, what, max_bytes)
     orientation = im.getexif().get(0x0112, 1)
+    if target_hw and orientation in (5, 6, 7, 8):  # the stored image is transposed
+        target_hw = (target_hw[1], target_hw[0])
     factor = _reduction(im.size, target_hw)
     if factor >= 2 and im.format == "JPEG":
         w, h = im.size
