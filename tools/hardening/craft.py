@@ -328,3 +328,41 @@ def eps_as_png(path: Path) -> Path:
     path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n"
                      b"newpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
     return path
+
+
+# ------------------------------------------------------------------------------------ issue 12
+
+#: The cases reported in issue 12, at their reported sizes: (name, builder, call).
+ISSUE_CASES = (
+    ("1 memo DAG, 64 levels (.pth)", lambda c, d: c.memo_dag_pth(d / "x.pth", 64), "decoder"),
+    ("1 DAG into _codecs.encode (.pth)", lambda c, d: c.codecs_dag_pth(d / "x.pth", 64),
+     "decoder"),
+    ("2 100 views of a 16 MiB storage (.pth)", lambda c, d: c.aliasing_pth(d / "x.pth", 100, 16),
+     "decoder"),
+    ("2 2,000 views of a 16 MiB storage (.pth)",
+     lambda c, d: c.aliasing_pth(d / "x.pth", 2000, 16), "decoder"),
+    ("2 1 GiB storage member, 4 elements used (.pth)",
+     lambda c, d: c.big_member_pth(d / "x.pth", 1024, 4), "pth"),
+    ("2 1 GiB storage member, all claimed (.pth)",
+     lambda c, d: c.big_member_pth(d / "x.pth", 1024, 256 << 20), "pth"),
+    ("2 25,000 views of a 4 MiB storage (.t7)",
+     lambda c, d: c.aliasing_t7(d / "x.t7", 25_000, 4), "decoder"),
+    ("3 self-referential dict (.pth)", lambda c, d: c.self_ref_pth(d / "x.pth"), "decoder"),
+    ("3 5,000 nested dicts (.pth)", lambda c, d: c.nested_pth(d / "x.pth", 5000), "decoder"),
+    ("3 3,000-long reference chain (.t7)", lambda c, d: c.chain_t7(d / "x.t7", 3000), "decoder"),
+    ("3 npz key clash decoder vs decoder/a", lambda c, d: c.key_clash_npz(d / "x.npz"),
+     "decoder"),
+    ("4 h5 external storage -> FIFO", lambda c, d: _h5(d, "external"), "vgg"),
+    ("4 h5 soft link", lambda c, d: _h5(d, "soft"), "vgg"),
+    ("4 h5 external link -> FIFO", lambda c, d: _h5(d, "external_link"), "vgg"),
+    ("4 h5 virtual dataset -> FIFO", lambda c, d: _h5(d, "virtual"), "vgg"),
+    ("11 BUILD on FloatStorage (.pth)", lambda c, d: c.build_poison_pth(d / "x.pth"), "pth"),
+    ("12 EPS named .png", lambda c, d: c.eps_as_png(d / "x.png"), "image"),
+    ("14 13000x13000 PNG, size 64", lambda c, d: c.png_zeros(d / "x.png", 13000), "image64"),
+    ("14 13000x13000 PNG, mask 64x64", lambda c, d: c.png_zeros(d / "x.png", 13000), "mask64"),
+)
+
+
+def _h5(d: Path, feature: str) -> Path:
+    os.mkfifo(d / "fifo")
+    return keras_h5(d / "x.h5", feature, d / "fifo")
