@@ -8,13 +8,15 @@ that names the file; bad *arguments* raise :class:`ConfigError`.
 from __future__ import annotations
 
 import io
+import math
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from adain_jax.errors import ConfigError, ImageError, one_line
 from adain_jax.image_io.resample import BILINEAR, LANCZOS, resize_float, shorter_side_shape
@@ -28,6 +30,28 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 #: possible decompression bomb.  Same as PIL's hard limit (2 * its default).
 MAX_PIXELS: int = 178_956_970
 
+
+#: The only decoders Pillow may use, whatever the file's name or content (``Image.open``'s
+#: ``formats=``): EPS, PDF, ... plugins are never reached.
+FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+
+#: Bytes a decoded image (before conversion to float) may take unless the caller passes
+#: ``max_bytes``; MAX_PIXELS RGB pixels fit.
+MAX_IMAGE_BYTES: int = 512 << 20
+
+#: With a small target size the image is decoded at a reduced scale (JPEG ``draft``) or
+#: box-reduced by an integer factor right after decoding, keeping at least this many times the
+#: target size for the final Lanczos/bilinear resize.
+REDUCING_GAP: float = 3.0
+
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "RGB": 3, "YCbCr": 3,
+                    "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4, "RGBX": 4, "I": 4,
+                    "F": 4, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "F", "CMYK"})
+_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                8: Image.Transpose.ROTATE_90}
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as PIL's "L"
 
@@ -62,8 +86,56 @@ def list_images(path: str | os.PathLike) -> list[Path]:
 
 # --------------------------------------------------------------------------- decoding
 
-def _open_decoded(path: str | os.PathLike) -> Image.Image:
-    """Open, size-check, fully decode and EXIF-transpose one image; file closed on return."""
+def _check_decoded_size(im: Image.Image, what: str, max_bytes: int | None) -> None:
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise ImageError(f"{what}: zero-sized image ({w}x{h})")
+    if w * h > MAX_PIXELS:
+        raise ImageError(
+            f"{what}: image is {w}x{h} = {w * h} pixels, more than the limit of "
+            f"{MAX_PIXELS} (possible decompression bomb); refusing to decode")
+    limit = MAX_IMAGE_BYTES if max_bytes is None else int(max_bytes)
+    need = w * h * _BYTES_PER_PIXEL.get(im.mode, 4)
+    if need > limit:
+        raise ImageError(f"{what}: decoding this {w}x{h} {im.mode} image needs {need} bytes, "
+                         f"more than the limit of {limit} (max_bytes)")
+
+
+def _reduction(size: tuple[int, int], target_hw: tuple[int, int] | None) -> float:
+    """Largest scale-down factor that keeps ``REDUCING_GAP`` times ``target_hw`` (H, W)."""
+    if not target_hw:
+        return 1.0
+    w, h = size
+    return min(h / target_hw[0], w / target_hw[1]) / REDUCING_GAP
+
+
+def _decode(im: Image.Image, what: str, target_hw, max_bytes) -> Image.Image:
+    """Size-check and fully decode an opened image, reduced for a small target; EXIF
+    orientation applied. Returns an image not tied to the file."""
+    _check_decoded_size(im, what, max_bytes)
+    orientation = im.getexif().get(0x0112, 1)
+    if target_hw and orientation in (5, 6, 7, 8):  # the stored image is transposed
+        target_hw = (target_hw[1], target_hw[0])
+    factor = _reduction(im.size, target_hw)
+    if factor >= 2 and im.format == "JPEG":
+        w, h = im.size
+        im.draft(im.mode, (math.ceil(w / factor), math.ceil(h / factor)))
+        _check_decoded_size(im, what, max_bytes)
+    im.load()  # full decode here, so truncation/corruption is caught here
+    factor = int(_reduction(im.size, target_hw))
+    if factor >= 2 and im.mode in _REDUCIBLE:
+        out = im.reduce(factor)
+    else:
+        out = im.copy()  # never hand back the object tied to the file
+    method = _ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    return out.transpose(method) if method is not None else out
+
+
+def _open_decoded(path: str | os.PathLike, target_hw: tuple[int, int] | None = None,
+                  max_bytes: int | None = None) -> Image.Image:
+    """Open (allowed formats only), size-check, decode and EXIF-transpose one image; the file
+    is closed on return. ``target_hw``: the size the caller resizes to (decoding is reduced
+    when it is much smaller)."""
     p = Path(path)
     try:
         st = p.stat()
@@ -71,28 +143,18 @@ def _open_decoded(path: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{p}: file not found") from None
     except OSError as exc:
         raise ImageError(f"{p}: cannot read file ({one_line(exc)})") from None
-    if p.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise ImageError(f"{p}: is a folder, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{p}: not a regular file (a FIFO, device or socket is never opened)")
     if st.st_size == 0:
         raise ImageError(f"{p}: empty file, not an image")
     try:
         with warnings.catch_warnings():
-            # Our own MAX_PIXELS check below decides; PIL's soft warning is noise.
+            # Our own MAX_PIXELS check decides; PIL's soft warning is noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
-                w, h = im.size
-                if w <= 0 or h <= 0:
-                    raise ImageError(f"{p}: zero-sized image ({w}x{h})")
-                if w * h > MAX_PIXELS:
-                    raise ImageError(
-                        f"{p}: image is {w}x{h} = {w * h} pixels, more than the limit of "
-                        f"{MAX_PIXELS} (possible decompression bomb); refusing to decode"
-                    )
-                im.load()  # full decode here, so truncation/corruption is caught here
-                out = ImageOps.exif_transpose(im)
-                out.load()
-                if out is im:  # never hand back the object tied to the file
-                    out = im.copy()
+            with Image.open(p, formats=FORMATS) as im:
+                return _decode(im, str(p), target_hw, max_bytes)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -100,14 +162,14 @@ def _open_decoded(path: str | os.PathLike) -> Image.Image:
             f"{p}: refusing to decode, possible decompression bomb ({one_line(exc)})"
         ) from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{p}: not a recognised image file") from None
+        raise ImageError(f"{p}: not a recognised image file (read as "
+                         f"{', '.join(FORMATS)} only)") from None
     except MemoryError:
         raise ImageError(f"{p}: out of memory while decoding") from None
     except Exception as exc:  # PIL raises many types on corrupt data
         raise ImageError(
             f"{p}: cannot decode image, corrupt or truncated ({one_line(exc)})"
         ) from None
-    return out
 
 
 def _int_array_to_unit(a: np.ndarray, mode: str) -> np.ndarray:
@@ -191,7 +253,8 @@ def check_pixels(hw: tuple[int, int], what: str) -> None:
 
 
 def load_image(
-    path: str | os.PathLike, size: int | None = None, crop: bool = False
+    path: str | os.PathLike, size: int | None = None, crop: bool = False,
+    max_bytes: int | None = None,
 ) -> np.ndarray:
     """Read an image as float32 (H, W, 3) RGB in [0, 1].
 
@@ -199,10 +262,14 @@ def load_image(
     white, CMYK, 16-bit and 32-bit integer, float); EXIF orientation is applied.
     ``size`` > 0 resizes (Lanczos, antialiased, in float) so the shorter side equals
     ``size``; ``crop=True`` then centre-crops to ``size`` x ``size``.  With ``size``
-    None or 0 the image keeps its original size and ``crop`` is ignored.
+    None or 0 the image keeps its original size and ``crop`` is ignored. An image more
+    than ``2 * REDUCING_GAP`` times larger than ``size`` is first decoded at a reduced
+    scale (JPEG) or box-reduced by an integer factor, so a huge image with a small
+    ``size`` costs little memory. Only :data:`FORMATS` are decoded; ``max_bytes``
+    (default :data:`MAX_IMAGE_BYTES`) bounds the decoded image's bytes.
     """
     size = check_size(size)
-    im = _open_decoded(path)
+    im = _open_decoded(path, (size, size) if size else None, max_bytes)
     try:
         a = to_float(im)
     finally:
@@ -220,7 +287,8 @@ def load_image(
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def load_mask(path: str | os.PathLike, shape_hw: Sequence[int]) -> np.ndarray:
+def load_mask(path: str | os.PathLike, shape_hw: Sequence[int],
+              max_bytes: int | None = None) -> np.ndarray:
     """Read a mask as float32 (H, W) in [0, 1], resized (bilinear) to ``shape_hw``.
 
     The mask value is the grey level of the image (luma of RGB, after compositing
@@ -234,7 +302,7 @@ def load_mask(path: str | os.PathLike, shape_hw: Sequence[int]) -> np.ndarray:
     if not ok:
         raise ConfigError(f"mask shape must be two positive integers (H, W), got {shape_hw!r}")
     check_pixels((h, w), f"{path}: mask shape {tuple(shape_hw)!r}")
-    im = _open_decoded(path)
+    im = _open_decoded(path, (h, w), max_bytes)
     try:
         a = to_float(im)
     finally:
@@ -246,28 +314,49 @@ def load_mask(path: str | os.PathLike, shape_hw: Sequence[int]) -> np.ndarray:
 
 
 
-def decode_bytes(data: bytes, what: str = "image bytes") -> np.ndarray:
+def decode_bytes(data: bytes, what: str = "image bytes",
+                 max_bytes: int | None = None) -> np.ndarray:
     """Encoded image bytes -> float32 (H, W, C) in [0, 1] (C = 1 or 3), in memory, with the
-    conversion rules of :func:`load_image` (no EXIF transpose or pixel-count limit)."""
+    conversion rules and limits of :func:`load_image` (no EXIF transpose)."""
     try:
-        im = Image.open(io.BytesIO(data))
-        im.load()
-        return to_float(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=FORMATS) as im:
+                _check_decoded_size(im, what, max_bytes)
+                im.load()
+                return to_float(im)
     except ImageError:
         raise
+    except MemoryError:
+        raise ImageError(f"{what}: out of memory while decoding") from None
     except Exception as exc:  # PIL raises many types on corrupt data
         raise ImageError(f"cannot decode {what} ({one_line(exc)})") from None
+
+
+def is_pil_image(obj: Any) -> bool:
+    """Whether ``obj`` is a PIL image (lets other sub-systems ask without importing PIL)."""
+    return isinstance(obj, Image.Image)
 
 
 def to_float_rgb(image: Any) -> np.ndarray:
     """An already-decoded image (or encoded bytes) -> float32 (H, W, 3) in [0, 1].
 
-    Accepts uint8 (/255), uint16 (/65535), bool, or float (assumed in [0, 1], clipped)
-    arrays of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (alpha dropped), and
-    ``bytes`` holding an encoded image.  Raises :class:`ImageError` otherwise.
+    Accepts a PIL image (any mode, converted as :func:`load_image` does: 8-bit /255,
+    alpha composited on white), uint8 (/255), uint16 (/65535), bool, or float (assumed in
+    [0, 1], clipped) arrays of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (alpha
+    dropped), and ``bytes`` holding an encoded image.  Raises :class:`ImageError` otherwise.
     """
     if isinstance(image, (bytes, bytearray, memoryview)):
         a = decode_bytes(bytes(image))
+    elif isinstance(image, Image.Image):
+        try:
+            _check_decoded_size(image, "PIL image", None)
+            image.load()
+            a = to_float(image)
+        except ImageError:
+            raise
+        except Exception as exc:  # a lazily loaded image whose file is corrupt or closed
+            raise ImageError(f"cannot read the PIL image ({one_line(exc)})") from None
     else:
         a = np.asarray(image)
         if a.dtype == np.uint8:

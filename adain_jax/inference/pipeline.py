@@ -1,9 +1,19 @@
 """File-level stylization: files or folders of contents x styles, batched, with one
-encoding per style, atomic outputs and per-pair error reporting."""
+encoding per style, atomic outputs and per-pair error reporting.
+
+Output names are ``{content stem}_stylized_{style label}{content suffix}``. Contents from
+several folders keep their folder structure under the output folder (relative to the folder
+that holds them all), and styles whose stems clash (``s.jpg`` and ``s.png``, or ``a/s.png``
+and ``b/s.png``) are labelled with their suffix and then their folders, so every job has its
+own output. :func:`plan_jobs` and :func:`run` refuse, before anything is written, any plan in
+which two jobs share an output (also ignoring case) or an output is an input.
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,22 +41,69 @@ class Report:
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (what, why)
 
 
-def output_name(content: Path, styles: Sequence[Path], suffix: str | None = None) -> str:
-    stem = "+".join(s.stem for s in styles)
+def output_name(content: Path, styles: Sequence[Path], suffix: str | None = None,
+                labels: dict[Path, str] | None = None) -> str:
+    """``{content stem}_stylized_{style labels joined by +}{suffix}``; a style's label is its
+    stem unless ``labels`` gives one."""
+    stem = "+".join((labels or {}).get(s, s.stem) for s in styles)
     return f"{content.stem}_stylized_{stem}{suffix or content.suffix or '.png'}"
+
+
+def _common_folder(paths: Sequence[Path]) -> Path:
+    return Path(os.path.commonpath([os.path.abspath(p.parent) for p in paths]))
+
+
+def style_labels(styles: Sequence[Path]) -> dict[Path, str]:
+    """A label per distinct style path: its stem; where stems clash (ignoring case), the stem
+    and suffix (``s-jpg``); where those still clash, also the folders below the clashing
+    styles' common folder (``a-s-png``)."""
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    for s in dict.fromkeys(styles):
+        by_stem[s.stem.casefold()].append(s)
+    labels: dict[Path, str] = {}
+    for group in by_stem.values():
+        if len(group) == 1:
+            labels[group[0]] = group[0].stem
+            continue
+        with_suffix = {s: f"{s.stem}-{s.suffix.lstrip('.')}" for s in group}
+        if len({v.casefold() for v in with_suffix.values()}) == len(group):
+            labels.update(with_suffix)
+            continue
+        root = _common_folder(group)
+        for s in group:
+            rel = Path(os.path.abspath(s)).relative_to(root)
+            labels[s] = "-".join((*rel.parent.parts, with_suffix[s]))
+    return labels
 
 
 def plan_jobs(contents: Sequence[Path], style_groups: Sequence[tuple[Path, ...]],
               output: Path | None) -> list[Job]:
-    """Every content x style group. ``output`` is a file (one job only) or a folder."""
+    """Every content x style group, each with its own output.
+
+    ``output`` is a file (one job only) or a folder (default: the current folder). Contents
+    in different folders are written to the same relative folders under it (the input tree
+    mirrored from the contents' common folder). Raises :class:`ConfigError` before anything
+    is written if two jobs would still share an output or an output is an input.
+    """
     many = len(contents) * len(style_groups) > 1
+    inputs = [*contents, *(s for g in style_groups for s in g)]
     if output is not None and output.suffix and not output.is_dir():
         if many:
             raise ConfigError(f"--output {output} is a file name but there are "
                               f"{len(contents) * len(style_groups)} outputs; pass a folder")
-        return [Job(contents[0], style_groups[0], output)]
+        jobs = [Job(contents[0], style_groups[0], output)]
+        validate.outputs([output], inputs)
+        return jobs
     folder = output if output is not None else Path.cwd()
-    return [Job(c, g, folder / output_name(c, g)) for c in contents for g in style_groups]
+    labels = style_labels([s for g in style_groups for s in g])
+    root = _common_folder(contents) if contents else Path.cwd()
+    jobs = []
+    for c in contents:
+        sub = Path(os.path.abspath(c.parent)).relative_to(root)
+        for g in style_groups:
+            jobs.append(Job(c, g, folder / sub / output_name(c, g, labels=labels)))
+    validate.outputs([j.output for j in jobs], inputs)
+    return jobs
 
 
 def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, mask_paths=(),
@@ -62,7 +119,11 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
     """
     validate.job_options(alpha_value=alpha, weights=style_weights,
                          n_styles=len(jobs[0].styles) if jobs else 1, n_masks=len(mask_paths),
-                         optimize=optimize_steps > 0, preserve_color=preserve_color)
+                         optimize=optimize_steps > 0, preserve_color=preserve_color,
+                         tile=tile, overlap=tiling.DEFAULT_OVERLAP)
+    validate.outputs([j.output for j in jobs],
+                     [*(j.content for j in jobs), *(s for j in jobs for s in j.styles),
+                      *mask_paths])
     report = Report()
     todo = []
     for job in jobs:
@@ -94,12 +155,14 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
         for job in chunk:
             try:
                 content = image_io.load_image(job.content, size=content_size or None, crop=crop)
-                styles = [style_input(p) for p in job.styles]
                 masks = ([image_io.load_mask(m, content.shape[:2]) for m in mask_paths]
                          if mask_paths else None)
-                if masks is not None and len(masks) == 1 and len(styles) == 2:
+                if masks is not None and len(masks) == 1 and len(job.styles) == 2:
                     masks = [masks[0], 1.0 - masks[0]]
-                validate.mask_count(len(masks or ()), len(styles))
+                validate.mask_count(len(masks or ()), len(job.styles))
+                if masks is not None:
+                    validate.mask_coverage(np.stack(masks))
+                styles = [style_input(p) for p in job.styles]
             except AdainError as e:
                 report.failed.append((str(job.output), str(e)))
                 if bar:

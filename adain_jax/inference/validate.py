@@ -6,13 +6,16 @@ Every check raises :class:`~adain_jax.errors.ConfigError` with a one-line messag
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adain_jax.errors import ConfigError
+from adain_jax import image_io
+from adain_jax.errors import ConfigError, ImageError
 
 Array = Any
 
@@ -29,9 +32,31 @@ def alpha(value) -> float:
 
 
 def as_batch(img, what: str) -> tuple[Array, bool]:
-    """(H, W, 3) or (N, H, W, 3) -> (float32 batch, whether it was a single image)."""
-    arr = (img.astype(jnp.float32) if isinstance(img, jax.Array)
-           else jnp.asarray(img, jnp.float32))
+    """(H, W, 3) or (N, H, W, 3) -> (float32 batch, whether it was a single image).
+
+    Accepted: float arrays in [0, 1] (used as given); uint8 arrays (0..255, divided by 255);
+    uint16 arrays (divided by 65535); a PIL image (converted by ``image_io.to_float_rgb``:
+    8-bit /255, alpha composited on white). Anything else (other integer or bool dtypes,
+    paths, bytes) raises :class:`ConfigError` instead of being cast silently.
+    """
+    if isinstance(img, (str, os.PathLike, bytes, bytearray)):
+        raise ConfigError(f"{what} is a path or bytes, not an image array; read the file with "
+                          "adain_jax.image_io.load_image first")
+    if image_io.is_pil_image(img):
+        try:
+            img = image_io.to_float_rgb(img)
+        except ImageError as e:
+            raise ConfigError(f"{what}: {e}") from None
+    dtype = img.dtype if isinstance(img, (jax.Array, np.ndarray)) else np.asarray(img).dtype
+    if dtype == np.uint8 or dtype == np.uint16:
+        scale = 1.0 / (255.0 if dtype == np.uint8 else 65535.0)
+        arr = jnp.asarray(img, jnp.float32) * jnp.float32(scale)
+    elif jnp.issubdtype(dtype, jnp.floating):
+        arr = (img.astype(jnp.float32) if isinstance(img, jax.Array)
+               else jnp.asarray(img, jnp.float32))
+    else:
+        raise ConfigError(f"{what} has dtype {dtype}: pass float32 in [0, 1], uint8 (0..255) "
+                          "or a PIL image")
     single = arr.ndim == 3
     if single:
         arr = arr[None]
@@ -64,7 +89,10 @@ def styles(style, style_weights=None, masks=None, stats_type=tuple) -> list:
 
 
 def style_weights(weights: Sequence[float] | None, k: int) -> list[float]:
-    """Interpolation weights for K styles (default equal): finite, non-negative, positive sum."""
+    """Interpolation weights for K styles (default equal): finite, non-negative, positive sum.
+
+    Returns them normalised to sum to one, computed in float64, so that weights beyond
+    float32's range (``1e39,1``) are not turned into inf/NaN by the float32 mix."""
     ws = list(weights) if weights is not None else [1.0] * k
     try:
         ws = [float(w) for w in ws]
@@ -73,7 +101,13 @@ def style_weights(weights: Sequence[float] | None, k: int) -> list[float]:
     if (len(ws) != k or not all(math.isfinite(w) for w in ws) or min(ws) < 0
             or sum(ws) <= 0):
         raise ConfigError(f"need {k} non-negative style weights with a positive sum, got {ws}")
-    return ws
+    try:
+        total = math.fsum(ws)
+    except OverflowError:
+        total = math.inf
+    if not math.isfinite(total):
+        raise ConfigError(f"style weights are too large to add up (got {ws})")
+    return [w / total for w in ws]
 
 
 def mask_count(n_masks: int, k: int) -> None:
@@ -92,7 +126,22 @@ def masks(value, n: int, k: int, hw: tuple[int, int], xp=jnp) -> Array:
     if m.ndim != 4 or m.shape[1] != k or m.shape[2:] != hw or m.shape[0] not in (1, n):
         raise ConfigError(f"masks must be (K, H, W) or (N, K, H, W) with K={k} styles and the "
                           f"content's size {hw}, got {tuple(np.shape(value))}")
+    mask_coverage(m, axis=1)
     return xp.moveaxis(xp.broadcast_to(m, (n,) + m.shape[1:]), 1, -1)
+
+
+def mask_coverage(m, axis: int = 0) -> None:
+    """Masks ((K, H, W), or batched with the style axis ``axis``) must be finite, in [0, 1]
+    and give at least one pixel a style: all-black masks would decode zero features into a
+    flat grey image."""
+    a = np.asarray(m, np.float32)
+    if not np.isfinite(a).all() or a.min(initial=0.0) < 0.0 or a.max(initial=0.0) > 1.0:
+        raise ConfigError("masks must be finite values in [0, 1]")
+    covered = a.sum(axis=axis)
+    covered = covered.reshape(-1, *covered.shape[-2:]) if covered.ndim > 2 else covered[None]
+    if not (covered > 0).any(axis=(1, 2)).all():
+        raise ConfigError("the masks are black everywhere (no pixel gets a style); white marks "
+                          "where a style applies")
 
 
 def tiling(tile: int, overlap: int, halo: int) -> None:
@@ -102,10 +151,40 @@ def tiling(tile: int, overlap: int, halo: int) -> None:
                           f"overlap={overlap}, halo={halo}")
 
 
+def tile_option(tile: int | None, overlap: int) -> None:
+    """The file pipeline's ``tile``: None (automatic), 0 (never) or a tile side larger than
+    the pipeline's fixed ``overlap`` between tiles."""
+    if tile is None:
+        return
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 0:
+        raise ConfigError(f"tile must be a non-negative integer, got {tile!r}")
+    if 0 < tile <= overlap:
+        raise ConfigError(f"tile must be 0 (never tile) or more than {overlap} pixels (tiles "
+                          f"overlap by {overlap}), got {tile}")
+
+
+def outputs(paths: Sequence[Path], inputs: Iterable[Path] = ()) -> None:
+    """Every output path distinct (also ignoring case, for case-insensitive file systems) and
+    none of them an input, so no job can overwrite another job's output or an input."""
+    seen: dict[str, Path] = {}
+    for p in paths:
+        key = os.path.normcase(os.path.abspath(p)).casefold()
+        if key in seen:
+            raise ConfigError(f"two outputs would be written to {p} (and {seen[key]}): rename "
+                              "the inputs or stylize them in separate runs; nothing was written")
+        seen[key] = p
+    for p in inputs:
+        key = os.path.normcase(os.path.abspath(p)).casefold()
+        if key in seen:
+            raise ConfigError(f"output {seen[key]} would overwrite the input {p}; nothing was "
+                              "written")
+
+
 def job_options(*, alpha_value, weights, n_styles: int, n_masks: int, optimize: bool,
-                preserve_color: bool) -> None:
+                preserve_color: bool, tile: int | None = None, overlap: int = 0) -> None:
     """Everything the file pipeline can check before it reads or writes a file."""
     alpha(alpha_value)
+    tile_option(tile, overlap)
     if weights is not None:
         if n_masks:
             raise ConfigError("use either style weights or masks, not both")

@@ -154,17 +154,18 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
     own_loader = loader is None
     logger = None
     try:
-        latest = ckpts.latest_step()
-        stored = None
-        if latest is not None:
-            stored = ckpts.restore_config(latest)
+        state = new_state(mesh, config.lr, config.lr_decay, config.seed)
+
+        def compatible(stored) -> None:
             for w in check_compatible(stored, current, str(workdir)):
                 say(f"warning: resuming with a changed setting: {w}")
 
-        state = new_state(mesh, config.lr, config.lr_decay, config.seed)
+        # The newest intact checkpoint (checksums, finite values); damaged ones are skipped.
+        restored = ckpts.restore_newest(abstract_like(state), compatible, say)
+        latest = restored[0] if restored is not None else None
         data_state = None
-        if latest is not None:
-            state, data = ckpts.restore(latest, abstract_like(state))
+        if restored is not None:
+            _, _, state, data = restored
             states = data.get("states") or []
             if data.get("process_count") == n_proc and isinstance(states, list) \
                     and len(states) == n_proc:

@@ -4,8 +4,10 @@ Readers: our ``.npz`` (:mod:`.npz`), Keras VGG-19 ``.h5`` (:mod:`.keras_h5`), Py
 through a restricted unpickler (:mod:`.torch_pickle`), Lua ``.t7`` (:mod:`.torch7`); name tables
 and VGG normalisation in :mod:`.tables`, key/shape checks in :mod:`.tree`, format detection and
 the ``load_vgg``/``load_decoder`` entry points in :mod:`.load`, the VGG-19 download in
-:mod:`.fetch`.
+:mod:`.fetch`. Every reader materialises at most :data:`DEFAULT_MAX_BYTES` (512 MiB) per read
+unless the caller passes ``max_bytes=`` (:mod:`.budget`).
 """
+from adain_jax.weights.budget import DEFAULT_MAX_BYTES, Budget
 from adain_jax.weights.keras_h5 import read_keras_vgg
 from adain_jax.weights.load import convert_keras_vgg, load_decoder, load_vgg, sniff_format
 from adain_jax.weights.npz import (FORMAT_TAG, MAX_NPZ_ARRAY_BYTES, MAX_NPZ_TOTAL_BYTES,
@@ -27,5 +29,5 @@ __all__ = [
     "NORMALISATION_JSON", "ENCODER_NAMES", "DECODER_NAMES", "KERAS_VGG", "KERAS_IGNORED",
     "CAFFE_MEAN_BGR", "AUTHORS_VGG_PTH", "AUTHORS_VGG_PTH_IGNORED", "AUTHORS_DECODER_PTH",
     "TORCHVISION_VGG", "TORCHVISION_IGNORED", "IMAGENET_MEAN", "IMAGENET_STD", "T7_VGG_ORDER",
-    "T7_DECODER_ORDER",
+    "T7_DECODER_ORDER", "DEFAULT_MAX_BYTES", "Budget",
 ]

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from adain_jax.errors import WeightsError
+from adain_jax.errors import AdainError, WeightsError, one_line
+from adain_jax.weights.budget import Budget
 from adain_jax.weights.keras_h5 import read_keras_vgg
 from adain_jax.weights.npz import load_tree
 from adain_jax.weights.tables import (AUTHORS_DECODER_PTH, AUTHORS_VGG_PTH,
@@ -61,10 +62,11 @@ def _torch_decoder(weights: dict, source: str) -> dict:
     return check_tree("decoder", from_torch_layers(weights, AUTHORS_DECODER_PTH), source)
 
 
-def _t7_tree(path: Path, order: tuple[str, ...], part: str, exact: bool) -> dict:
+def _t7_tree(path: Path, order: tuple[str, ...], part: str, exact: bool,
+             max_bytes: int | Budget | None = None) -> dict:
     from adain_jax.weights.torch7 import conv_layers
 
-    layers = conv_layers(path)
+    layers = conv_layers(path, max_bytes)
     if len(layers) < len(order) or (exact and len(layers) != len(order)):
         raise WeightsError(f"{path}: expected {len(order)} convolution layers for the {part} "
                            f"({', '.join(order)}), found {len(layers)}")
@@ -113,61 +115,97 @@ def sniff_format(path: str | os.PathLike) -> str:
     raise WeightsError(f"{path}: unknown weight format (expected .h5, .pth, .t7 or .npz)")
 
 
-def _npz_part(path: Path, part: str) -> dict:
-    tree = load_tree(path)
+def _npz_part(path: Path, part: str, max_bytes: int | Budget | None = None) -> dict:
+    tree = load_tree(path, max_bytes)
     if part not in tree:
         have = ", ".join(sorted(tree)) or "nothing"
         raise WeightsError(f"{path}: holds no '{part}' weights (it has: {have})")
     return check_tree(part, tree[part], str(path))
 
 
-def convert_keras_vgg(path, normalise: bool = True, means=None) -> dict:
-    vgg = read_keras_vgg(path)
+def convert_keras_vgg(path, normalise: bool = True, means=None,
+                      max_bytes: int | Budget | None = None) -> dict:
+    vgg = read_keras_vgg(path, max_bytes)
     if normalise:
         vgg = normalise_vgg(vgg, means if means is not None else load_normalisation())
     return vgg
 
 
-def load_vgg(path: str | os.PathLike | None = None, normalise: bool = True) -> dict:
+def _guarded(path: Path, read):
+    """``read()``, with any non-``AdainError`` failure on untrusted content (a structural
+    surprise a reader did not anticipate) turned into one ``WeightsError`` line."""
+    try:
+        return read()
+    except AdainError:
+        raise
+    except (MemoryError, RecursionError) as e:
+        raise WeightsError(f"{path}: weight file too large or too deeply nested "
+                           f"({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - untrusted file content
+        raise WeightsError(f"{path}: unreadable weight file ({one_line(e, with_type=True)})") \
+            from None
+
+
+def load_vgg(path: str | os.PathLike | None = None, normalise: bool = True,
+             max_bytes: int | Budget | None = None) -> dict:
     """VGG tree from any supported file; ``None`` loads the shipped normalised VGG.
 
-    ``normalise`` only matters for Keras h5 files (the others are used as stored)."""
+    Args:
+      path: the weight file (format sniffed from its content).
+      normalise: only matters for Keras h5 files (the others are used as stored).
+      max_bytes: byte budget of the reader (default
+        :data:`adain_jax.weights.budget.DEFAULT_MAX_BYTES`, 512 MiB).
+    """
     if path is None:
         if not DEFAULT_VGG.exists():
             raise WeightsError(f"the shipped VGG weights {DEFAULT_VGG} are missing; pass --vgg "
                                "with a Keras VGG-19 .h5, vgg_normalised.pth/.t7 or an .npz")
         path = DEFAULT_VGG
     path = Path(path)
+    return _guarded(path, lambda: _load_vgg(path, normalise, max_bytes))
+
+
+def _load_vgg(path: Path, normalise: bool, max_bytes) -> dict:
     kind = sniff_format(path)
     if kind == "keras":
-        return convert_keras_vgg(path, normalise=normalise)
+        return convert_keras_vgg(path, normalise=normalise, max_bytes=max_bytes)
     if kind == "npz":
-        return _npz_part(path, "vgg")
+        return _npz_part(path, "vgg", max_bytes)
     if kind == "t7":
-        return _t7_tree(path, T7_VGG_ORDER, "vgg", exact=False)
+        return _t7_tree(path, T7_VGG_ORDER, "vgg", exact=False, max_bytes=max_bytes)
     from adain_jax.weights.torch_pickle import load_pth
 
-    return _torch_vgg(load_pth(path), str(path))
+    return _torch_vgg(load_pth(path, max_bytes), str(path))
 
 
-def load_decoder(path: str | os.PathLike | None = None) -> dict:
-    """Decoder tree from the authors' decoder.pth/.t7 or our .npz; ``None`` loads the shipped one."""
+def load_decoder(path: str | os.PathLike | None = None,
+                 max_bytes: int | Budget | None = None) -> dict:
+    """Decoder tree from the authors' decoder.pth/.t7 or our .npz; ``None`` loads the shipped one.
+
+    Args:
+      path: the weight file (format sniffed from its content).
+      max_bytes: byte budget of the reader, as for :func:`load_vgg`.
+    """
     if path is None:
         if not DEFAULT_DECODER.exists():
             raise WeightsError("no trained decoder ships yet: pass --decoder with the authors' "
                                "decoder.pth/decoder.t7 or one exported by train.py")
         path = DEFAULT_DECODER
     path = Path(path)
+    return _guarded(path, lambda: _load_decoder(path, max_bytes))
+
+
+def _load_decoder(path: Path, max_bytes) -> dict:
     kind = sniff_format(path)
     if kind == "keras":
         raise WeightsError(f"{path}: a Keras VGG-19 file holds no decoder")
     if kind == "npz":
-        return _npz_part(path, "decoder")
+        return _npz_part(path, "decoder", max_bytes)
     if kind == "t7":
-        return _t7_tree(path, T7_DECODER_ORDER, "decoder", exact=True)
+        return _t7_tree(path, T7_DECODER_ORDER, "decoder", exact=True, max_bytes=max_bytes)
     from adain_jax.weights.torch_pickle import load_pth
 
-    return _torch_decoder(load_pth(path), str(path))
+    return _torch_decoder(load_pth(path, max_bytes), str(path))
 
 
 __all__ = ["load_vgg", "load_decoder", "convert_keras_vgg", "sniff_format"]

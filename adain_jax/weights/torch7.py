@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from adain_jax.errors import WeightsError, one_line
+from adain_jax.weights.budget import MAX_DEPTH as MAX_WALK_DEPTH
+from adain_jax.weights.budget import MAX_ENTRIES, Budget, as_budget
 from adain_jax.weights.torch_pickle import tensor_from_storage
 
 TYPE_NIL, TYPE_NUMBER, TYPE_STRING, TYPE_TABLE, TYPE_TORCH, TYPE_BOOLEAN = 0, 1, 2, 3, 4, 5
@@ -59,11 +61,13 @@ class LuaFunction:
 
 
 class _Reader:
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, budget: Budget):
         self.data = memoryview(data)
         self.pos = 0
         self.objects: dict[int, Any] = {}
         self.depth = 0
+        self.budget = budget
+        self.count = 0
 
     def take(self, n: int) -> memoryview:
         if n < 0 or self.pos + n > len(self.data):
@@ -86,12 +90,16 @@ class _Reader:
         if count < 0:
             raise WeightsError(f"negative element count {count}")
         raw = self.take(count * dtype.itemsize)
+        self.budget.charge(count * dtype.itemsize, f"a storage of {count} elements")
         return np.frombuffer(raw, dtype=dtype, count=count).astype(dtype.newbyteorder("="))
 
     def read(self) -> Any:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise WeightsError("objects nested too deeply")
+        self.count += 1
+        if self.count > MAX_ENTRIES:
+            raise WeightsError(f"more than {MAX_ENTRIES} objects")
         try:
             return self._read()
         finally:
@@ -171,32 +179,49 @@ class _Reader:
         else:
             if not isinstance(storage, np.ndarray):
                 raise WeightsError(f"{class_name} without a storage")
+            if len(size) > 64 or ndim * 8 > len(self.data):
+                raise WeightsError(f"invalid tensor dimension {ndim}")
             if 0 in size and offset >= 0 and all(s >= 0 for s in size + stride):
                 arr = np.zeros(size, dtype)
             else:
-                arr = tensor_from_storage(storage, offset, size, stride)
+                arr = tensor_from_storage(storage, offset, size, stride, self.budget)
         self.objects[index] = arr
         return arr
 
 
-def read_t7(path) -> Any:
+def read_t7(path, max_bytes: int | Budget | None = None) -> Any:
     """Deserialize a ``.t7`` file: tables become dicts, tensors NumPy arrays, other torch
-    classes :class:`T7Object` (``class_name``, ``fields``)."""
+    classes :class:`T7Object` (``class_name``, ``fields``).
+
+    Args:
+      path: the file.
+      max_bytes: byte budget for the file, its storages and tensor copies (default
+        :data:`adain_jax.weights.budget.DEFAULT_MAX_BYTES`).
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weight file not found: {path}")
+    budget = as_budget(max_bytes)
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        budget.charge(size, "the file")
+        with open(path, "rb") as f:
+            data = f.read(size)
     except OSError as e:
         raise WeightsError(f"cannot read {path}: {e.strerror or e}") from None
-    reader = _Reader(data)
+    except WeightsError as e:
+        raise WeightsError(f"{path}: {one_line(e)}") from None
+    reader = _Reader(data, budget)
     try:
         return reader.read()
     except WeightsError as e:
-        raise WeightsError(f"{path}: not a readable Torch7 file ({e})") from None
-    except (struct.error, ValueError, TypeError, MemoryError, RecursionError) as e:
+        raise WeightsError(f"{path}: not a readable Torch7 file ({one_line(e)})") from None
+    except (MemoryError, RecursionError) as e:
+        raise WeightsError(f"{path}: the Torch7 file is too large or too deeply nested "
+                           f"({type(e).__name__})") from None
+    except Exception as e:  # untrusted bytes: struct, numpy, unhashable keys, ...
         raise WeightsError(f"{path}: not a readable Torch7 file "
-                           f"({one_line(e, 1000, with_type=True)})") from None
+                           f"({one_line(e, with_type=True)})") from None
 
 
 class ConvLayer(NamedTuple):
@@ -224,31 +249,46 @@ def _conv(obj: T7Object, path) -> ConvLayer:
     return ConvLayer(obj.class_name, weight, bias)
 
 
-def conv_layers(path) -> list[ConvLayer]:
+def conv_layers(path, max_bytes: int | Budget | None = None) -> list[ConvLayer]:
     """Convolution layers (any class whose name contains 'Convolution'), in order, found by
-    walking containers' ``modules`` lists depth-first from the saved object."""
-    root = read_t7(path)
+    walking containers' ``modules`` lists depth-first from the saved object (iteratively,
+    each object once, at most ``budget.MAX_DEPTH`` levels and ``MAX_ENTRIES`` objects).
+
+    Args:
+      path: the ``.t7`` file.
+      max_bytes: byte budget, as for :func:`read_t7`.
+    """
+    root = read_t7(path, max_bytes)
     found: list[ConvLayer] = []
     seen: set[int] = set()
-
-    def walk(obj):
-        if id(obj) in seen:
-            return
-        seen.add(id(obj))
-        if isinstance(obj, T7Object):
-            if "Convolution" in obj.class_name:
-                found.append(_conv(obj, path))
-                return
-            walk(obj.get("modules"))
-        elif isinstance(obj, dict):
-            keys = [k for k in obj if isinstance(k, int)]
-            if keys:  # a Lua array: 1..n
-                for k in sorted(keys):
-                    walk(obj[k])
-            elif "modules" in obj:
-                walk(obj["modules"])
-
-    walk(root)
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    try:
+        while stack:
+            obj, depth = stack.pop()
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if len(seen) > MAX_ENTRIES:
+                raise WeightsError(f"more than {MAX_ENTRIES} objects")
+            if depth > MAX_WALK_DEPTH:
+                raise WeightsError(f"modules nested deeper than {MAX_WALK_DEPTH} levels")
+            if isinstance(obj, T7Object):
+                if "Convolution" in obj.class_name:
+                    found.append(_conv(obj, path))
+                else:
+                    stack.append((obj.get("modules"), depth + 1))
+            elif isinstance(obj, dict):
+                keys = [k for k in obj if isinstance(k, int)]
+                if keys:  # a Lua array: 1..n, pushed in reverse so 1 is visited first
+                    stack.extend((obj[k], depth + 1) for k in sorted(keys, reverse=True))
+                elif "modules" in obj:
+                    stack.append((obj["modules"], depth + 1))
+    except WeightsError as e:
+        msg = one_line(e, 400)
+        raise WeightsError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    except Exception as e:  # reshapes of hostile geometry, ...
+        raise WeightsError(f"{path}: malformed Torch7 model "
+                           f"({one_line(e, with_type=True)})") from None
     if not found:
         raise WeightsError(f"{path}: no convolution layers found")
     return found

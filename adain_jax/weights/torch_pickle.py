@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from adain_jax.errors import WeightsError, one_line
+from adain_jax.weights.budget import Budget, as_budget, kind, walk_dicts
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -46,31 +47,71 @@ _STORAGE_DTYPES = {
 }
 
 
-class _StorageType:
-    """Stand-in for ``torch.FloatStorage`` & co.: only carries the NumPy dtype."""
+class _Frozen:
+    """Base of the stand-ins: no instance dict and no ``BUILD``/``setattr`` (a pickle that
+    tries to modify an allowed global fails instead of changing it)."""
+
+    __slots__ = ("name",)
 
     def __init__(self, name: str):
-        self.name = name
-        spec = _STORAGE_DTYPES[name]
-        self.dtype = _bf16() if spec == "bfloat16" else np.dtype(spec)
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, key, value):
+        raise WeightsError(f"refusing to modify {self.name} (BUILD on an allowed global)")
+
+    def __setstate__(self, state):
+        raise WeightsError(f"refusing to modify {self.name} (BUILD on an allowed global)")
 
     def __repr__(self) -> str:
-        return f"<storage type {self.name}>"
+        return f"<{self.name}>"
 
 
-class _Marker:
-    """Stand-in for a type that only appears as an argument (``torch.Tensor``, ``Parameter``)."""
+class _StorageType(_Frozen):
+    """Stand-in for ``torch.FloatStorage`` & co.: only carries the NumPy dtype."""
+
+    __slots__ = ("dtype",)
 
     def __init__(self, name: str):
-        self.name = name
+        super().__init__(name)
+        spec = _STORAGE_DTYPES[name]
+        object.__setattr__(self, "dtype", _bf16() if spec == "bfloat16" else np.dtype(spec))
 
 
-def tensor_from_storage(storage, offset, size, stride) -> np.ndarray:
+class _Marker(_Frozen):
+    """Stand-in for a type that only appears as an argument (``torch.Tensor``, ``Parameter``)."""
+
+    __slots__ = ()
+
+
+class _Function(_Frozen):
+    """An allowed callable, bound to one unpickler's byte budget."""
+
+    __slots__ = ("fn", "budget")
+
+    def __init__(self, name: str, fn, budget: Budget | None):
+        super().__init__(name)
+        object.__setattr__(self, "fn", fn)
+        object.__setattr__(self, "budget", budget)
+
+    def __call__(self, *args):
+        return self.fn(self.budget, *args)
+
+
+MAX_NDIM = 64
+
+
+def tensor_from_storage(storage, offset, size, stride, budget: Budget | None = None) -> np.ndarray:
     """A checked copy of the strided view ``storage[offset:]`` (``size``, ``stride`` in
-    elements): the geometry must stay inside the storage, and overlapping views (stride 0)
-    may not claim more elements than it holds. Shared by the .pth and .t7 readers."""
+    elements): the geometry must stay inside the storage, overlapping views (stride 0) may
+    not claim more elements than it holds, and the copy is charged to ``budget``. Shared by
+    the .pth and .t7 readers."""
     if not isinstance(storage, np.ndarray):
-        raise WeightsError(f"tensor storage is {type(storage).__name__}, not a storage")
+        raise WeightsError(f"tensor storage is {kind(storage)}, not a storage")
+    if not isinstance(size, (tuple, list)) or not isinstance(stride, (tuple, list)) \
+            or len(size) > MAX_NDIM or len(stride) > MAX_NDIM:
+        raise WeightsError(f"invalid tensor geometry (size {kind(size)}, stride {kind(stride)})")
+    if not all(isinstance(v, (int, np.integer)) for v in (*size, *stride, offset)):
+        raise WeightsError("tensor geometry must be integers")
     size = tuple(int(s) for s in size)
     stride = tuple(int(s) for s in stride)
     offset = int(offset)
@@ -89,61 +130,94 @@ def tensor_from_storage(storage, offset, size, stride) -> np.ndarray:
         raise WeightsError(f"tensor of size {size} (stride {stride}) has more elements than its "
                            f"storage of {storage.size}; overlapping views are not supported")
     item = storage.dtype.itemsize
+    if budget is not None:
+        budget.charge(numel * item, f"a tensor of size {size}")
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(s * item for s in stride),
                                            writeable=False)
     return np.array(view, copy=True)
 
 
-def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
-    return tensor_from_storage(storage, storage_offset, size, stride)
+class _DryRun:
+    """What a tensor becomes while the legacy reader only learns the storages' sizes."""
 
 
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *unused):
+def _rebuild_tensor(budget, storage, storage_offset, size, stride, *unused):
+    if storage is _DRY_STORAGE:
+        return _DryRun()
+    return tensor_from_storage(storage, storage_offset, size, stride, budget)
+
+
+def _rebuild_parameter(budget, data, *unused):
     return data
 
 
-def _rebuild_from_type_v2(func, new_type, args, state):
-    if func not in (_rebuild_tensor, _rebuild_parameter):
+def _rebuild_from_type_v2(budget, func, new_type, args, state=None):
+    if not (isinstance(func, _Function) and func.fn in (_rebuild_tensor, _rebuild_parameter)) \
+            or not isinstance(args, tuple):
         raise WeightsError("unsupported tensor reconstruction")
     return func(*args)
 
 
-_ALLOWED: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): OrderedDict,
+def _ordered_dict(budget, *args):
+    if args:
+        raise WeightsError("OrderedDict with constructor arguments is not supported")
+    return OrderedDict()
+
+
+def _encode(budget, s, enc="latin1"):
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes: a str, latin-1."""
+    if not isinstance(s, str) or not isinstance(enc, str) or \
+            enc.lower().replace("_", "-") not in ("latin1", "latin-1"):
+        raise WeightsError(f"_codecs.encode of {kind(s)} ({kind(enc)}) is not supported")
+    if budget is not None:
+        budget.charge(len(s), "an encoded byte string")
+    return s.encode("latin1")
+
+
+_FUNCTIONS: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): _ordered_dict,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-    ("torch", "Tensor"): _Marker("Tensor"),
-    ("torch.nn.parameter", "Parameter"): _Marker("Parameter"),
-    ("_codecs", "encode"): lambda s, enc="latin1": str(s).encode(enc),  # protocol-2 bytes
+    ("_codecs", "encode"): _encode,  # protocol-2 bytes
 }
-_ALLOWED.update({("torch", name): _StorageType(name) for name in _STORAGE_DTYPES})
+_MARKERS = {("torch", "Tensor"): "Tensor", ("torch.nn.parameter", "Parameter"): "Parameter"}
+_DRY_STORAGE = np.zeros(0, np.uint8)  # the legacy reader's first pass: sizes only
 
 
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that can only rebuild tensors (as NumPy arrays) and plain containers."""
 
-    def __init__(self, file, storage_loader=None):
+    def __init__(self, file, storage_loader=None, budget: Budget | None = None):
         super().__init__(file, encoding="utf-8")
         self._storage_loader = storage_loader
         self._storages: dict[str, np.ndarray] = {}
+        self._budget = budget
 
     def find_class(self, module: str, name: str):
-        obj = _ALLOWED.get((module, name))
-        if obj is None:
-            raise WeightsError(
-                f"refusing to load '{module}.{name}': only tensors and plain containers can be "
-                "read safely (a pickled model object or code is not supported; save a "
-                "state_dict instead)")
-        return obj
+        # Fresh stand-ins for every unpickler: nothing one file does can affect another load.
+        if (module, name) in _FUNCTIONS:
+            return _Function(f"{module}.{name}", _FUNCTIONS[(module, name)], self._budget)
+        if (module, name) in _MARKERS:
+            return _Marker(_MARKERS[(module, name)])
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise WeightsError(
+            f"refusing to load '{module}.{name}': only tensors and plain containers can be "
+            "read safely (a pickled model object or code is not supported; save a "
+            "state_dict instead)")
 
     def persistent_load(self, pid):
         if not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage":
-            raise WeightsError(f"unsupported persistent id {str(pid)[:60]!r}")
-        storage_type, key, numel = pid[1], str(pid[2]), int(pid[4])
+            raise WeightsError(f"unsupported persistent id ({kind(pid)})")
+        storage_type, key, numel = pid[1], pid[2], pid[4]
+        if not isinstance(key, (str, int)) or isinstance(numel, bool) or \
+                not isinstance(numel, int) or numel < 0:
+            raise WeightsError(f"malformed storage reference (key {kind(key)}, size {kind(numel)})")
+        key = str(key)
         if len(pid) > 5 and pid[5] is not None:
             raise WeightsError("storage views from very old torch versions are not supported")
         if not isinstance(storage_type, _StorageType):
@@ -155,22 +229,29 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._storages[key]
 
 
-def _load_zip(path: Path) -> Any:
+def _read_member(z: zipfile.ZipFile, name: str, nbytes: int, budget: Budget) -> bytes:
+    """At most ``nbytes`` of a member (charged first): its declared size is never trusted."""
+    budget.charge(nbytes, f"archive member {name!r}")
+    with z.open(name) as f:
+        return f.read(nbytes)
+
+
+def _load_zip(path: Path, budget: Budget) -> Any:
     with zipfile.ZipFile(path) as z:
-        names = z.namelist()
-        pkl = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
+        names = set(z.namelist())
+        pkl = sorted(n for n in names if n.endswith("data.pkl") and n.count("/") == 1)
         if not pkl:
             raise WeightsError(f"{path}: zip archive without data.pkl (not a PyTorch file)")
         prefix = pkl[0][: -len("data.pkl")]
         byteorder = "little"
         if prefix + "byteorder" in names:
-            byteorder = z.read(prefix + "byteorder").decode().strip()
+            byteorder = _read_member(z, prefix + "byteorder", 16, budget).decode().strip()
 
         def load_storage(key: str, dtype: np.dtype, numel: int) -> np.ndarray:
             name = f"{prefix}data/{key}"
             if name not in names:
                 raise WeightsError(f"storage {key} is missing from the archive")
-            raw = z.read(name)
+            raw = _read_member(z, name, numel * dtype.itemsize, budget)
             dt = dtype.newbyteorder(">" if byteorder == "big" else "<") \
                 if dtype.itemsize > 1 and dtype.kind in "fiu" and dtype.name != "bfloat16" else dtype
             if len(raw) < numel * dtype.itemsize:
@@ -179,45 +260,49 @@ def _load_zip(path: Path) -> Any:
             arr = np.frombuffer(raw, dtype=dt, count=numel)
             return arr.astype(dtype.newbyteorder("=")) if dt != dtype else arr
 
-        with z.open(pkl[0]) as f:
-            return RestrictedUnpickler(io.BytesIO(f.read()), load_storage).load()
+        size = z.getinfo(pkl[0]).file_size
+        data = _read_member(z, pkl[0], size, budget)
+        return RestrictedUnpickler(io.BytesIO(data), load_storage, budget).load()
 
 
-def _load_legacy(path: Path) -> Any:
+def _load_legacy(path: Path, budget: Budget) -> Any:
+    size = path.stat().st_size
+    budget.charge(size, "the file")
     with open(path, "rb") as f:
-        data = f.read()
+        data = f.read(size)
     buf = io.BytesIO(data)
     magic = RestrictedUnpickler(buf).load()
-    if magic != LEGACY_MAGIC:
+    if not isinstance(magic, int) or magic != LEGACY_MAGIC:
         raise WeightsError(f"{path}: not a PyTorch file (bad magic number)")
     protocol = RestrictedUnpickler(buf).load()
-    if protocol != LEGACY_PROTOCOL:
-        raise WeightsError(f"{path}: unsupported PyTorch legacy protocol {protocol!r}")
+    if not isinstance(protocol, int) or protocol != LEGACY_PROTOCOL:
+        raise WeightsError(f"{path}: unsupported PyTorch legacy protocol ({kind(protocol)})")
     sys_info = RestrictedUnpickler(buf).load()
     little = bool(sys_info.get("little_endian", True)) if isinstance(sys_info, dict) else True
     long_size = 8  # storages start with an int64 element count (whatever sys_info says)
 
-    # Storages follow the object, so read it twice: first to learn the storages' dtypes and
-    # sizes (with empty stand-ins), then, once their offsets are known, for real.
+    # Storages follow the object, so read it twice: first only to learn the storages' dtypes
+    # and sizes (tensors are not built), then, once their offsets are known, for real.
     pending: dict[str, tuple[np.dtype, int]] = {}
 
     def declare(key: str, dtype: np.dtype, numel: int) -> np.ndarray:
-        if numel < 0 or numel * dtype.itemsize > len(data):
+        total = numel * dtype.itemsize + sum(d.itemsize * n for d, n in pending.values())
+        if total > len(data):
             raise WeightsError(f"storage {key} claims {numel} elements, more than the file holds")
         pending[key] = (dtype, numel)
-        return np.zeros(numel, dtype)
+        return _DRY_STORAGE
 
     obj_start = buf.tell()
-    RestrictedUnpickler(buf, declare).load()
+    RestrictedUnpickler(buf, declare, budget).load()
     keys = RestrictedUnpickler(buf).load()
-    if not isinstance(keys, list):
+    if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
         raise WeightsError(f"{path}: malformed storage key list")
     pos = buf.tell()
     located: dict[str, np.ndarray] = {}
     for key in keys:
         key = str(key)
-        if key not in pending:
-            raise WeightsError(f"{path}: unreferenced storage {key}")
+        if key not in pending or key in located:
+            raise WeightsError(f"{path}: unreferenced or repeated storage {key[:40]}")
         dtype, numel = pending[key]
         if pos + long_size > len(data):
             raise WeightsError(f"{path}: file is truncated (storage {key})")
@@ -227,64 +312,79 @@ def _load_legacy(path: Path) -> Any:
         nbytes = count * dtype.itemsize
         if count != numel or pos + nbytes > len(data):
             raise WeightsError(f"{path}: file is truncated or corrupt (storage {key})")
+        budget.charge(nbytes, f"storage {key}")
         dt = dtype if little or dtype.itemsize == 1 else dtype.newbyteorder(">")
         located[key] = np.frombuffer(data, dt, count=count, offset=pos).astype(dtype)
         pos += nbytes
     missing = sorted(set(pending) - set(located))
     if missing:
-        raise WeightsError(f"{path}: storages missing from the file: {', '.join(missing)}")
+        raise WeightsError(f"{path}: storages missing from the file: {', '.join(missing)[:200]}")
     buf.seek(obj_start)
-    obj = RestrictedUnpickler(buf, lambda key, dtype, numel: located[key]).load()
-    return obj
+    return RestrictedUnpickler(buf, lambda key, dtype, numel: located[key], budget).load()
 
 
-def load_object(path) -> Any:
-    """Unpickle a ``.pth`` file safely: tensors become NumPy arrays, containers stay dicts/lists."""
+def load_object(path, max_bytes: int | Budget | None = None) -> Any:
+    """Unpickle a ``.pth`` file safely: tensors become NumPy arrays, containers stay dicts/lists.
+
+    Args:
+      path: the file (zip or legacy container).
+      max_bytes: the byte budget (:data:`adain_jax.weights.budget.DEFAULT_MAX_BYTES` when
+        None) for everything materialised: the pickle, each storage and each tensor copy.
+    Raises:
+      WeightsError: one line naming the file, for any unreadable, unsafe or too large input.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weight file not found: {path}")
+    budget = as_budget(max_bytes)
     try:
         with open(path, "rb") as f:
             head = f.read(4)
         if head.startswith(b"PK\x03\x04"):
-            return _load_zip(path)
+            return _load_zip(path, budget)
         if head[:1] == b"\x80":
-            return _load_legacy(path)
+            return _load_legacy(path, budget)
         raise WeightsError(f"{path}: not a PyTorch .pth file")
     except WeightsError as e:
-        msg = str(e)
+        msg = one_line(e, 400)
         raise WeightsError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-    except MemoryError:
-        raise WeightsError(f"{path}: out of memory reading the PyTorch file") from None
+    except (MemoryError, RecursionError) as e:
+        raise WeightsError(f"{path}: the PyTorch file is too large or too deeply nested "
+                           f"({type(e).__name__})") from None
     except Exception as e:  # untrusted bytes: pickle, zipfile, zlib, struct, numpy, ...
         raise WeightsError(f"{path}: corrupt or truncated PyTorch file ({one_line(e, with_type=True)})") \
             from None
 
 
-def _flatten(obj: Any, prefix: str, out: dict) -> None:
-    if isinstance(obj, np.ndarray):
-        out[prefix] = obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
-
-
-def load_pth(path) -> dict[str, np.ndarray]:
+def load_pth(path, max_bytes: int | Budget | None = None) -> dict[str, np.ndarray]:
     """Flat ``name -> array`` from a ``.pth`` state dict (a top-level ``state_dict``/``model``
-    entry is unwrapped; nested dicts are joined with '.'; non-tensor entries are dropped)."""
-    obj = load_object(path)
+    entry is unwrapped; nested dicts are joined with '.'; non-tensor entries are dropped).
+
+    Args:
+      path: the ``.pth`` file.
+      max_bytes: byte budget, as for :func:`load_object`.
+    """
+    obj = load_object(path, max_bytes)
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
             if isinstance(obj.get(key), dict):
                 obj = obj[key]
                 break
     if not isinstance(obj, dict):
-        raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+        raise WeightsError(f"{path}: holds a {kind(obj)}, not a state dict")
     out: dict[str, np.ndarray] = {}
-    _flatten(obj, "", out)
+
+    def leaf(key: str, value) -> None:
+        if isinstance(value, np.ndarray):
+            out[key] = value
+
+    try:
+        walk_dicts(obj, leaf)
+    except WeightsError as e:
+        raise WeightsError(f"{path}: {one_line(e)}") from None
     if not out:
         raise WeightsError(f"{path}: state dict holds no tensors")
     return out
 
 
-__all__ = ["load_pth", "load_object", "RestrictedUnpickler"]
+__all__ = ["load_pth", "load_object", "RestrictedUnpickler", "tensor_from_storage"]

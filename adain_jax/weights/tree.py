@@ -15,12 +15,25 @@ def _fmt_shape(s) -> str:
 
 
 def unflatten(flat: Mapping[str, np.ndarray]) -> dict:
+    """``{'a/b': x}`` -> ``{'a': {'b': x}}``.
+
+    Raises:
+      WeightsError: a key is also a path prefix of another (``decoder`` and ``decoder/a``),
+        or has an empty part.
+    """
     tree: dict = {}
     for key, value in flat.items():
         node = tree
         parts = key.split("/")
+        if not all(parts):
+            raise WeightsError(f"parameter key {key[:80]!r} has an empty part")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise WeightsError(f"parameter key {key[:80]!r} clashes with the array "
+                                   f"stored under its prefix {p!r}")
+        if parts[-1] in node:
+            raise WeightsError(f"parameter key {key[:80]!r} clashes with a group of that name")
         node[parts[-1]] = value
     return tree
 
