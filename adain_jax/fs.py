@@ -91,6 +91,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None] | b
     return path
 
 
+def move_aside(src: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Moves ``src`` (a file or folder) into ``folder`` under its own name, or ``name.1``,
+    ``name.2``, ... if taken; one rename, so it is never half moved. Returns the new path."""
+    src, folder = Path(src), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = folder / src.name, 1
+    while target.exists():
+        target, n = folder / f"{src.name}.{n}", n + 1
+    os.replace(src, target)
+    fsync_dir(src.parent)
+    fsync_dir(folder)
+    return target
+
+
 def user_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """``cache_dir``, else ``$ADAIN_JAX_CACHE``, else the platform user cache dir."""
     if cache_dir is not None:

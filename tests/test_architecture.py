@@ -158,7 +158,8 @@ def test_modules_are_small():
 
 
 def test_atomic_replace_has_one_home():
-    """Files are replaced (``os.replace``/``os.rename``) only by ``fs.atomic_write``."""
+    """Files are replaced (``os.replace``/``os.rename``) only in ``fs`` (``atomic_write``,
+    ``move_aside``)."""
     homes = [module_name(p) for p in PACKAGE.rglob("*.py")
              if re.search(r"\bos\.(replace|rename)\(", p.read_text())]
     assert homes == ["adain_jax.fs"], homes

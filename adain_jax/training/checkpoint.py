@@ -314,15 +314,9 @@ class Checkpoints:
             return
         if jax.process_index() == 0:
             dest = self.directory.parent / "damaged-checkpoints"
-            dest.mkdir(exist_ok=True)
             for step in steps:
-                target = dest / str(step)
-                n = 1
-                while target.exists():
-                    target, n = dest / f"{step}.{n}", n + 1
-                os.replace(self.directory / str(step), target)
+                target = fs.move_aside(self.directory / str(step), dest)
                 say(f"moved the damaged checkpoint {step} to {target}")
-            fs.fsync_dir(self.directory)
         self.manager.reload()
 
     def wait(self) -> None:
