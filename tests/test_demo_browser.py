@@ -87,3 +87,34 @@ def test_browser_shows_errors_in_the_page(demo_url, tmp_path):
             assert "Traceback" not in page.content()
         finally:
             browser.close()
+
+
+def test_browser_brush_places_the_second_style(demo_url, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    content = write_png(tmp_path / "content.png", 48, 64, 0)
+    styles = [write_png(tmp_path / f"style{i}.png", 40, 40, i + 1) for i in range(2)]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            page.goto(demo_url)
+            page.locator("#content input[type=file]").set_input_files(content)
+            page.locator("#style input[type=file]").set_input_files(styles[0])
+            page.get_by_text("Second style: mix or paint where it goes").click()
+            page.locator("#style2 input[type=file]").set_input_files(styles[1])
+            page.locator("#mask canvas").last.wait_for(timeout=30_000)  # the content, to paint on
+            page.wait_for_timeout(1000)
+            page.locator("#mask button[aria-label=Brush]").click()
+            box = page.locator("#mask canvas").last.bounding_box()
+            x0, y0 = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.2
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            for k in range(1, 11):
+                page.mouse.move(x0 + box["width"] * 0.03 * k, y0 + box["height"] * 0.06 * k,
+                                steps=3)
+            page.mouse.up()
+            page.locator("#stylize").click()
+            page.locator("#timing").get_by_text("two styles, brushed regions").wait_for(
+                timeout=120_000)
+        finally:
+            browser.close()

@@ -93,9 +93,10 @@ def build(params=None, limits: Limits = Limits(), examples: Path | None = None,
         a folder without them: no presets, empty inputs).
       out_dir: where stylized PNGs are written (default: a new temporary folder).
     """
-    import adain_jax
+    if params is None:
+        from adain_jax.weights import load_decoder, load_vgg
 
-    params = params if params is not None else adain_jax.load_default()
+        params = {"vgg": load_vgg(None), "decoder": load_decoder(None)}
     examples = examples if examples is not None else examples_dir()
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="adain-demo-"))
     contents, styles = _presets("content", examples), _presets("style", examples)
@@ -140,7 +141,7 @@ def build(params=None, limits: Limits = Limits(), examples: Path | None = None,
                     mask = gr.ImageEditor(
                         label="Brush: paint where the second style goes", type="filepath",
                         format="png", elem_id="mask", layers=False, transforms=(),
-                        sources=("upload",), height=300,
+                        sources=("upload",), height=300, value=contents[0] if contents else None,
                         brush=gr.Brush(colors=["#000000"], color_mode="fixed"))
             if styles:
                 gr.Examples(styles, inputs=style2, label="Example styles")

@@ -75,8 +75,8 @@ def brush_mask(layers: Sequence[str], hw: tuple[int, int], limits: Limits) -> np
 
 
 def run(params, request: Request, limits: Limits = Limits()) -> Result:
-    """Stylize one request with ``params`` (``adain_jax.load_default()``)."""
-    import adain_jax
+    """Stylize one request with ``params`` (``{'vgg': ..., 'decoder': ...}``)."""
+    from adain_jax.inference import stylize
 
     size = limits.size(request.size)
     alpha = validate.alpha(request.alpha)
@@ -96,7 +96,7 @@ def run(params, request: Request, limits: Limits = Limits()) -> Result:
     elif mask is not None:
         raise ConfigError("the brush marks where the second style goes: add a second style")
     start = time.perf_counter()
-    out = adain_jax.stylize(params, content, styles if len(styles) > 1 else styles[0],
+    out = stylize(params, content, styles if len(styles) > 1 else styles[0],
                             alpha=alpha, preserve_color=bool(request.preserve_color), **kwargs)
     out = np.asarray(out)  # waits for the computation
     seconds = time.perf_counter() - start
