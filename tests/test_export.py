@@ -177,6 +177,9 @@ def test_cli_export(tmp_path, monkeypatch, capsys, params):
                         "--weights", "float16"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error:") and "onnx only" in err[-1]
+    assert export_main(["--format", "stablehlo", "--output", str(tmp_path / "y"),
+                        "--platforms", "cpu,gpu"]) == 2
+    assert "platforms must be some of" in capsys.readouterr().err
     shlo = tmp_path / "m.shlo"
     assert export_main(["--format", "stablehlo", "--output", str(shlo), "--graph", "decoder",
                         "--platforms", "cpu"]) == 0

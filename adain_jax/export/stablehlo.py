@@ -22,6 +22,8 @@ from adain_jax.fs import atomic_write
 
 #: Platforms lowered for by default (one artifact runs on either).
 PLATFORMS = ("cpu", "cuda")
+#: Platforms ``jax.export`` lowers for.
+KNOWN_PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
 _CHANNELS = 512
 
 
@@ -51,8 +53,10 @@ def export(params, graph: str = "stylize", platforms: Sequence[str] = PLATFORMS)
     fn = graphs.function(graph)
     params = jax.tree.map(jnp.asarray, params)
     platforms = tuple(platforms)
-    if not platforms:
-        raise ConfigError("at least one platform is needed for a StableHLO export")
+    unknown = [p for p in platforms if p not in KNOWN_PLATFORMS]
+    if not platforms or unknown:
+        raise ConfigError(f"StableHLO platforms must be some of {', '.join(KNOWN_PLATFORMS)}, "
+                          f"got {','.join(platforms) or 'none'}")
     try:
         return jax.export.export(jax.jit(lambda *xs: fn(params, *xs)), platforms=platforms)(
             *input_specs(graph))
