@@ -1,6 +1,16 @@
-"""Command-line entry points (``adain-stylize``, ``adain-train``): they parse flags and call
-the library, nothing else."""
+"""Command-line entry points (``adain-stylize``, ``adain-train``, ``adain-export``,
+``adain-demo``): they parse flags and call the library, nothing else."""
+from adain_jax.cli.export import export_main, export_parser
 from adain_jax.cli.stylize import stylize_main, stylize_parser
 from adain_jax.cli.train import train_main, train_parser
 
-__all__ = ["stylize_main", "stylize_parser", "train_main", "train_parser"]
+
+def demo_main(argv=None) -> int:
+    """``adain-demo`` (imported on use: gradio loads only for the demo)."""
+    from adain_jax.cli.demo import demo_main as main
+
+    return main(argv)
+
+
+__all__ = ["stylize_main", "stylize_parser", "train_main", "train_parser", "export_main",
+           "export_parser", "demo_main"]

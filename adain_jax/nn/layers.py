@@ -17,7 +17,8 @@ DOWNSCALE = 8  # relu4_1 is 1/8 of the input size; the decoder undoes it.
 
 def reflect_pad(x: Array, pad: int = 1) -> Array:
     """Reflection padding of H and W (NHWC); falls back to edge mode for 1-pixel sides."""
-    mode = "reflect" if min(x.shape[1], x.shape[2]) > pad else "edge"
+    # Two comparisons rather than min(): each is decidable for symbolic (exported) sizes.
+    mode = "reflect" if x.shape[1] > pad and x.shape[2] > pad else "edge"
     return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=mode)
 
 
