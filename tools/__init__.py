@@ -1,0 +1,1 @@
+"""Developer tools outside the package (benchmarks, references, release helpers)."""
