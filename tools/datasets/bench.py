@@ -181,6 +181,7 @@ def main(argv=None) -> int:
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
             "backend": backends.describe(), "jax": jax.__version__,
             "devices": f"{jax.local_device_count()} x {jax.devices()[0].platform}",
+            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
             "settings": {k: getattr(args, k) for k in ("contents", "styles", "content_size",
                                                        "style_size", "batch_size", "bucket",
                                                        "workers")},
