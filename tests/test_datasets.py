@@ -116,12 +116,42 @@ def test_another_job_refused_then_taken_over(tmp_path, params):
     with pytest.raises(ConfigError, match="holds another job's manifest .different seed"):
         stylize_dataset(job(root, seed=1), params, log=lambda m: None)
     assert outputs(root / "out") == first
+    old_rows = manifest.read(root / "out")
     s = stylize_dataset(job(root, seed=1, overwrite=True), params, log=lambda m: None)
     assert s.written == 9 and s.done_before == 0
-    assert manifest.read(root / "out") != manifest.read  # rewritten
+    assert manifest.read(root / "out") != old_rows       # the new job's assignment
     assert [r[1] for r in manifest.read(root / "out")] == [
         (sorted(p.name for p in (root / "styles").iterdir())[plan.style_index(r[0], 1, 3)])
         for r in manifest.read(root / "out")]
+
+
+def test_tfds_source_written_as_image_tree(tmp_path, params, monkeypatch):
+    """A tfds split (faked: the real reader needs a prepared dataset) -> SPLIT/NNNNNNNN.png."""
+    from adain_jax.errors import ImageError
+    from adain_jax.training import sources
+
+    class FakeSplit:
+        def __init__(self, spec, data_dir):
+            assert spec == "tfds:fake/cfg:train[:50%]"
+
+        def __len__(self):
+            return 4
+
+        def load(self, i):
+            if i == 2:
+                raise ImageError("record 2: corrupt JPEG")
+            rng = np.random.default_rng(i)
+            return (rng.random((24 + 8 * i, 32, 3)) * 255).astype(np.uint8)
+
+    monkeypatch.setattr(sources, "TfdsSource", FakeSplit)
+    write_ramp_images(tmp_path / "styles", 2, 2, [(32, 32)])
+    s = stylize_dataset(DatasetJob("tfds:fake/cfg:train[:50%]", str(tmp_path / "styles"),
+                                   str(tmp_path / "out"), content_size=0, style_size=0),
+                        params, log=lambda m: None)
+    assert s.written == 3 and s.failed == [("train__50__/00000002.png", "record 2: corrupt JPEG")]
+    assert [r[0] for r in manifest.read(tmp_path / "out")] == [
+        f"train__50__/0000000{i}.png" for i in (0, 1, 3)]
+    assert image_io.load_image(tmp_path / "out" / "train__50__" / "00000003.png").shape == (48, 32, 3)
 
 
 def test_cli_exit_codes(tmp_path, weights, capsys):

@@ -75,23 +75,23 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
 
     record = job_record(job, contents, styles)
     mode = manifest.check_job(output, record, job.overwrite)
+    distributed.barrier("adain-dataset-check")   # every process has read the old record
     items = contents.items
     mine = plan.share(items, pid, nproc)
     if mode == "takeover":       # outputs of another job would look done: remove ours first
         if primary:
             manifest.forget_merged(output)
-        distributed.barrier("adain-dataset-forget")
         for item in mine:
             plan.output_path(output, item).unlink(missing_ok=True)
-    distributed.barrier("adain-dataset-check")
+        distributed.barrier("adain-dataset-forget")
     if mode != "resume" and primary:
         manifest.write_job(output, record)
     rels = {it.rel for it in items}
-    sweep_temporaries(output, lambda rel: (plan.owner(rel, nproc) == pid) if rel in rels
-                      else primary)
+    existing = sweep_temporaries(output, lambda rel: (plan.owner(rel, nproc) == pid)
+                                 if rel in rels else primary)
     distributed.barrier("adain-dataset-start")
 
-    todo = [it for it in mine if not plan.output_path(output, it).exists()]
+    todo = [it for it in mine if it.rel not in existing]
     say(f"{len(items)} contents, {len(styles)} styles, {nproc} process(es) x "
         f"{jax.local_device_count()} device(s); this process: {len(mine)}, "
         f"{len(mine) - len(todo)} already done")

@@ -271,25 +271,26 @@ def stylize_items(params, bank, items: list, *, load: Callable, out_path: Callab
             f.result()
 
 
-def sweep_temporaries(output: Path, own: Callable[[str], bool]) -> int:
-    """Remove the hidden temporary files that a killed ``atomic_write`` left in ``output``'s
-    tree, for the targets ``own(relative target path)`` says belong to this process."""
-    removed = 0
+def sweep_temporaries(output: Path, own: Callable[[str], bool]) -> set[str]:
+    """One walk of ``output``'s tree: removes the hidden temporary files that a killed
+    ``atomic_write`` left, for the targets ``own(relative target path)`` says belong to this
+    process, and returns the relative paths of the files that exist (the outputs done)."""
+    existing: set[str] = set()
     for folder, dirs, files in os.walk(output):
         dirs[:] = [d for d in dirs if not d.startswith(".") or d == manifest.STATE_DIR]
+        base = Path(folder).relative_to(output).as_posix()
         for name in files:
             # fs.atomic_write's temporaries: ".<target>.<8 random chars>.tmp"
             if not (name.startswith(".") and name.endswith(".tmp") and len(name) > 14):
+                existing.add(name if base == "." else f"{base}/{name}")
                 continue
             target = name[1:-13]
-            rel = (Path(folder) / target).relative_to(output).as_posix()
-            if own(rel):
+            if own(target if base == "." else f"{base}/{target}"):
                 try:
                     os.unlink(Path(folder) / name)
-                    removed += 1
                 except FileNotFoundError:
                     pass
-    return removed
+    return existing
 
 
 __all__ = ["DatasetJob", "Summary", "Devices", "encode_styles", "stylize_items",
