@@ -165,3 +165,28 @@ def test_training_two_processes_match_four_devices_and_resume(tmp_path, weights)
     assert l2[:, 0].tolist() == [1, 2, 3] and l4[:, 0].tolist() == [1, 2, 3]
     np.testing.assert_allclose(l2[:, 1:], l4[:, 1:], rtol=1e-5)
     assert (wd2 / "decoder.npz").is_file()
+
+
+def test_multihost_flags_checked_in_one_line(tmp_path, capsys):
+    from adain_jax.cli import stylize_dataset, train_main
+    from adain_jax.errors import ConfigError
+    from adain_jax.training import distributed
+
+    base = ["--content-data", str(tmp_path), "--style-data", str(tmp_path), "--workdir",
+            str(tmp_path / "wd")]
+    for flags, message in [
+            (["--coordinator", "localhost"], "--coordinator must be HOST:PORT"),
+            (["--coordinator", "127.0.0.1:9", "--num-processes", "2", "--process-id", "2"],
+             "--process-id must be in [0, 2)"),
+            (["--coordinator", "127.0.0.1:9"], "go together")]:
+        assert train_main(base + flags) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert stylize_dataset.main(["--content", "a", "--styles", "b", "--output", "c",
+                                 "--num-processes", "0"]) == 2
+    assert "--num-processes must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "wd").exists()
+    # --tpu (cluster auto-detection) where there is no cluster: one line, not a traceback
+    with pytest.raises(ConfigError, match=r"--tpu .*initialize\(\) failed"):
+        distributed.initialize(auto=True)
+    assert distributed.initialize() is False          # nothing asked: single process
