@@ -3,7 +3,7 @@ or on every process of a ``jax.distributed`` runtime (each does its own share; p
 merges the manifest once all have finished)."""
 from __future__ import annotations
 
-import dataclasses
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -102,6 +102,7 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
                          dtype=dtype)
     failed: list[tuple[str, str]] = []
     written = [0]
+    lock = threading.Lock()      # the callbacks run on the writer threads
 
     from tqdm.auto import tqdm
 
@@ -109,12 +110,14 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
                disable=not (progress and primary), smoothing=0.05)
 
     def on_written(item):
-        written[0] += 1
-        bar.update(1)
+        with lock:
+            written[0] += 1
+            bar.update(1)
 
     def on_error(item, message):
-        failed.append((item.rel, message))
-        bar.update(1)
+        with lock:
+            failed.append((item.rel, message))
+            bar.update(1)
 
     def assign(item):
         return (plan.style_index(item.rel, job.seed, len(styles)),

@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from adain_jax import image_io, ops
-from adain_jax.datasets import manifest, plan
+from adain_jax.datasets import manifest
 from adain_jax.errors import AdainError, ConfigError, one_line
 from adain_jax.nn import layers, models
 
