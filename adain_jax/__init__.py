@@ -36,6 +36,8 @@ _LAZY = {  # heavier modules (orbax, optax, grain, h5py) load on first use
     "load_vgg": "weights", "load_decoder": "weights", "save_params": "weights",
     "fetch_vgg19_h5": "weights.fetch", "TrainConfig": "training", "train": "training",
     "gatys": "inference.gatys",
+    "augment": "datasets.augment", "style_bank": "datasets.augment",
+    "stylize_dataset": "datasets", "DatasetJob": "datasets",
 }
 
 

@@ -1,1 +1,2 @@
-"""Developer tools, run from the repository root as ``python -m tools.<sub>.<name>``."""
+"""Developer tools (benchmarks, references, release, hardening, device runs), run from the
+repository root as ``python -m tools.<sub>.<name>``."""

@@ -1,5 +1,6 @@
 """Command-line entry points (``adain-stylize``, ``adain-train``, ``adain-export``,
-``adain-demo``): they parse flags and call the library, nothing else."""
+``adain-demo``, ``adain-stylize-dataset``): they parse flags and call the library, nothing
+else."""
 from adain_jax.cli.export import export_main, export_parser
 from adain_jax.cli.stylize import stylize_main, stylize_parser
 from adain_jax.cli.train import train_main, train_parser
@@ -12,5 +13,12 @@ def demo_main(argv=None) -> int:
     return main(argv)
 
 
+def stylize_dataset_main(argv=None) -> int:
+    """``adain-stylize-dataset`` (imported on use)."""
+    from adain_jax.cli.stylize_dataset import main
+
+    return main(argv)
+
+
 __all__ = ["stylize_main", "stylize_parser", "train_main", "train_parser", "export_main",
-           "export_parser", "demo_main"]
+           "export_parser", "demo_main", "stylize_dataset_main"]

@@ -17,10 +17,29 @@ state, step and data position). Outputs in the workdir: checkpoints/, decoder.np
 latest decoder, loadable with ``stylize.py --decoder``), config.json, metrics.csv, tb/
 (TensorBoard), samples/step_XXXXXXX.jpg.
 
+Multi-host: run the same command on every process with ``--coordinator HOST:PORT
+--num-processes N --process-id I`` (or ``--tpu`` on a TPU pod slice / SLURM, detected);
+--batch-size is global and each process loads its share of it.
+
 Exit status: 0 done, or stopped by SIGTERM after saving a checkpoint (pre-emption safe);
 130 stopped by Ctrl-C (SIGINT) after saving; 2 bad arguments/inputs (one ``error:`` line);
 3 the loss became NaN/inf (nothing saved after the last good checkpoint).
 """
+
+
+def add_multihost_flags(p: argparse.ArgumentParser) -> None:
+    """``--coordinator HOST:PORT --num-processes N --process-id I`` and ``--tpu`` (shared with
+    ``adain-stylize-dataset``)."""
+    g = p.add_argument_group("multi-host (jax.distributed)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="address of process 0's coordinator; the same on every process")
+    g.add_argument("--num-processes", type=int, default=None, metavar="N",
+                   help="number of processes taking part")
+    g.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="this process's index in [0, N)")
+    g.add_argument("--tpu", action="store_true",
+                   help="detect the cluster (TPU pod slices, SLURM) and use every device of "
+                        "every host (shortcut for jax.distributed.initialize())")
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -49,8 +68,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, default=d.keep, help="checkpoints to keep")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--sample-every", type=int, default=d.sample_every, help="0: no sample images")
-    p.add_argument("--tpu", action="store_true",
-                   help="call jax.distributed.initialize() and train on every device of every host")
+    add_multihost_flags(p)
     return p
 
 

@@ -195,3 +195,37 @@ def job_options(*, alpha_value, weights, n_styles: int, n_masks: int, optimize: 
     if optimize and (n_styles > 1 or n_masks or preserve_color or alpha(alpha_value) != 1.0):
         raise ConfigError("the optimisation mode takes one style and no masks, colour "
                           "preservation or alpha")
+
+
+def distributed(coordinator: str | None, num_processes: int | None, process_id: int | None,
+                auto: bool = False) -> None:
+    """Multi-host flags: ``HOST:PORT``; N >= 1; 0 <= I < N; explicit flags need all three
+    unless ``auto`` (cluster auto-detection fills the rest)."""
+    if coordinator is not None:
+        host, sep, port = str(coordinator).rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--coordinator must be HOST:PORT, got {coordinator!r}")
+    if num_processes is not None and int(num_processes) < 1:
+        raise ConfigError(f"--num-processes must be at least 1, got {num_processes}")
+    if process_id is not None and (int(process_id) < 0 or (
+            num_processes is not None and int(process_id) >= int(num_processes))):
+        raise ConfigError(f"--process-id must be in [0, {num_processes}), got {process_id}")
+    given = [coordinator is not None, num_processes is not None, process_id is not None]
+    if any(given) and not all(given) and not auto:
+        raise ConfigError("--coordinator, --num-processes and --process-id go together "
+                          "(or use --tpu to detect the cluster)")
+
+
+def dataset_options(*, alpha_range, seed, batch_size: int, bucket: int, workers: int) -> None:
+    """The dataset job's numbers (``alpha_range``: (lo, hi) within [0, 1])."""
+    lo, hi = alpha_range
+    alpha(lo), alpha(hi)
+    if lo > hi:
+        raise ConfigError(f"--alpha range must be LO,HI with LO <= HI, got {lo},{hi}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
+    if batch_size < 1 or workers < 1:
+        raise ConfigError(f"--batch-size and --workers must be positive, got {batch_size}, "
+                          f"{workers}")
+    if bucket < 8 or bucket % 8:
+        raise ConfigError(f"--bucket must be a positive multiple of 8, got {bucket}")

@@ -9,6 +9,7 @@ from typing import Mapping
 import jax
 
 from adain_jax.errors import ConfigError
+from adain_jax.inference import validate
 from adain_jax.nn import backends, layers, models
 
 
@@ -32,12 +33,16 @@ class TrainConfig:
     keep: int = 3
     log_every: int = 100
     sample_every: int = 1000     # 0 disables sample grids
-    tpu: bool = False            # jax.distributed.initialize() first (multi-host)
+    tpu: bool = False            # multi-host with cluster auto-detection (TPU pods, SLURM)
+    coordinator: str | None = None   # multi-host, explicit: HOST:PORT of process 0
+    num_processes: int | None = None
+    process_id: int | None = None
 
     def validate(self) -> None:
         if not self.workdir:
             raise ConfigError("a --workdir is required")
         backends.resolve_dtype(self.dtype)
+        validate.distributed(self.coordinator, self.num_processes, self.process_id, self.tpu)
         positive = ("steps", "batch_size", "crop_size", "resize", "checkpoint_every", "keep",
                     "log_every")
         for name in positive:

@@ -21,8 +21,9 @@ import jax
 import numpy as np
 
 from adain_jax import fs
-from adain_jax.errors import AdainError, ConfigError, one_line
+from adain_jax.errors import AdainError, ConfigError
 from adain_jax.nn import models
+from adain_jax.training import distributed
 from adain_jax.training.checkpoint import Checkpoints, abstract_like, export_decoder, gather_json
 from adain_jax.training.config import TrainConfig, check_compatible, stored_config
 from adain_jax.training.metrics import MetricsLogger, write_sample
@@ -83,18 +84,6 @@ def _any_process(flag: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.array([flag], np.int32))))
 
 
-def _init_distributed() -> None:
-    """``jax.distributed.initialize()`` (auto-detects TPU pods / cluster envs), once."""
-    is_init = getattr(jax.distributed, "is_initialized", None)
-    if is_init is not None and is_init():
-        return
-    try:
-        jax.distributed.initialize()
-    except (RuntimeError, ValueError) as e:
-        raise ConfigError(f"--tpu: jax.distributed.initialize() failed ({one_line(e, 300)}); "
-                          "drop --tpu on a single host") from None
-
-
 def make_loader(config: TrainConfig, local_batch: int):
     from adain_jax.training.data import PairLoader
 
@@ -126,8 +115,8 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
     :class:`TrainingDiverged` on a non-finite loss.
     """
     config.validate()
-    if config.tpu:
-        _init_distributed()
+    distributed.initialize(config.coordinator, config.num_processes, config.process_id,
+                           auto=config.tpu)
     mesh = make_mesh()
     n_dev, n_proc = jax.device_count(), jax.process_count()
     if config.batch_size % n_dev:

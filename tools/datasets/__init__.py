@@ -1,0 +1,1 @@
+"""Tools for the dataset job: its benchmark against a per-image PyTorch loop."""
