@@ -153,3 +153,18 @@ def test_api_errors_reach_the_client_as_one_line(server, files):
     message = str(info.value)
     assert message.startswith("style: ") and "image" in message
     assert "Traceback" not in message and "\n" not in message
+
+
+def test_importing_the_demo_writes_nothing_into_the_package():
+    """gradio writes a ``.pyi`` stub next to a module that subclasses a component; ours must
+    not (an installed package may be read-only and must not change itself)."""
+    import importlib
+    from pathlib import Path
+
+    import adain_jax.demo.app as app
+
+    folder = Path(app.__file__).parent
+    for stub in folder.glob("*.pyi"):
+        stub.unlink()
+    importlib.reload(app)
+    assert not list(folder.glob("*.pyi"))

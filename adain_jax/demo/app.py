@@ -47,15 +47,35 @@ def _mask_layers(editor) -> list[str]:
     return [layer for layer in editor.get("layers") or () if layer]
 
 
-class Upload(gr.Image):
-    """``gr.Image`` that hands over the uploaded file's path without opening it, so only the
-    library's loader (limit checks first) ever decodes an upload."""
+def _component_without_stub(define):
+    """Runs ``define()`` (which subclasses a gradio component) with gradio's stub writer off:
+    gradio otherwise writes a ``.pyi`` file next to this module at import time, and an
+    installed package must not write into itself."""
+    import gradio.component_meta as meta
 
-    def get_block_name(self) -> str:
-        return "image"
+    writer = meta.create_or_modify_pyi
+    meta.create_or_modify_pyi = lambda *args, **kwargs: None
+    try:
+        return define()
+    finally:
+        meta.create_or_modify_pyi = writer
 
-    def preprocess(self, payload):
-        return None if payload is None else payload.path
+
+def _upload_class():
+    class Upload(gr.Image):
+        """``gr.Image`` that hands over the uploaded file's path without opening it, so only the
+        library's loader (limit checks first) ever decodes an upload."""
+
+        def get_block_name(self) -> str:
+            return "image"
+
+        def preprocess(self, payload):
+            return None if payload is None else payload.path
+
+    return Upload
+
+
+Upload = _component_without_stub(_upload_class)
 
 
 class Stylizer:
