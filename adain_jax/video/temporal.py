@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from adain_jax import ops
-from adain_jax.inference.transfer import _decode_to_content
 from adain_jax.nn import layers, models
 from adain_jax.video import flow as flowlib
 
@@ -53,7 +52,9 @@ def stylize_frames(params, content: Array, s_mean: Array, s_std: Array, alpha, c
     (m_last, s_last), (ms, ss) = jax.lax.scan(step, (c_mean[0], c_std[0]), (mean, std))
     target = (feat.astype(jnp.float32) - ms) / ss * s_std + s_mean
     target = ops.blend(target, feat, alpha)
-    return _decode_to_content(params, target, h, w, dtype), m_last[None], s_last[None]
+    out = models.decode(params["decoder"], target.astype(dtype or jnp.float32), dtype=dtype)
+    out = jnp.clip(out[:, :h, :w].astype(jnp.float32), 0.0, 1.0)
+    return out, m_last[None], s_last[None]
 
 
 class StatsSmoother:
@@ -74,6 +75,49 @@ class StatsSmoother:
         return out
 
 
+class FlowTracker:
+    """The content flow of each frame to the previous one (DIS, forward-backward checked),
+    and the clip's accumulated global translation (median flow over reliable pixels) that
+    :func:`grid_pad` uses to keep the encoder's 8-pixel pooling grid fixed to the scene."""
+
+    def __init__(self, preset: str = "medium"):
+        self._flow = flowlib.FlowEstimator(preset)
+        self._prev = None
+        self.offset = np.zeros(2)  # (x, y) of the frame's origin in the first frame's pixels
+
+    def __call__(self, content: np.ndarray):
+        """(flow to the previous frame, mask), or None for the first frame (or a size change)."""
+        g = flowlib.grey(content)
+        res = None
+        if self._prev is not None and self._prev.shape == g.shape:
+            f, mask = flowlib.flow_and_mask(self._flow, g, self._prev)
+            if mask.mean() > 0.25:  # a mostly consistent flow: follow the scene
+                self.offset += np.median(f[mask], axis=0)
+            res = f, mask
+        self._prev = g
+        return res
+
+
+def grid_pad(offset) -> tuple[int, int]:
+    """Left and top padding (0..7) that puts the scene point at the first frame's origin on
+    the same 8-pixel pooling-grid phase in every frame (for a camera pan, the encoder then
+    sees the same cells and the per-frame output moves with the scene instead of changing)."""
+    from adain_jax.nn import layers
+
+    ox, oy = (int(np.floor(v + 0.5)) % layers.DOWNSCALE for v in offset)
+    return ox, oy
+
+
+def pad_frames(frames: list[np.ndarray], pads: list[tuple[int, int]]) -> np.ndarray:
+    """Reflect-pads each frame by its (left, top) and 8 - that on the right and bottom: one
+    (N, H + 8, W + 8, 3) batch."""
+    from adain_jax.nn import layers
+
+    d = layers.DOWNSCALE
+    return np.stack([np.pad(f, ((t, d - t), (l, d - l), (0, 0)), mode="reflect")
+                     for f, (l, t) in zip(frames, pads)])
+
+
 class FlowBlender:
     """Flow-guided blending of the previous output, one frame at a time.
 
@@ -82,22 +126,21 @@ class FlowBlender:
     by a small blur at its edges) and ``w`` = ``weight``. The previous output is warped with
     bicubic interpolation, which keeps repeated warps sharp."""
 
-    def __init__(self, weight: float = 0.8, preset: str = "medium"):
+    def __init__(self, weight: float = 0.5):
         self.weight = float(weight)
-        self._flow = flowlib.FlowEstimator(preset)
-        self._prev_grey = self._prev_out = None
+        self._prev_out = None
 
-    def __call__(self, content: np.ndarray, stylized: np.ndarray) -> np.ndarray:
-        g = flowlib.grey(content)
-        if self._prev_out is None or self._prev_grey.shape != g.shape:
+    def __call__(self, stylized: np.ndarray, flow) -> np.ndarray:
+        """``flow``: (flow to the previous frame, mask) from :class:`FlowTracker`, or None."""
+        if self._prev_out is None or flow is None or self.weight == 0:
             out = stylized
         else:
-            f, mask = flowlib.flow_and_mask(self._flow, g, self._prev_grey)
             import cv2
 
+            f, mask = flow
             m = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0) * mask
             warped = flowlib.warp(self._prev_out, f, cubic=True)
             wm = (self.weight * m)[..., None]
             out = (1.0 - wm) * stylized + wm * warped
-        self._prev_grey, self._prev_out = g, out
+        self._prev_out = out
         return out
