@@ -134,6 +134,9 @@ def _video_kind(path: str) -> str:
     kind = vio.classify(p)
     if kind == "no-video":
         raise ImageError(f"{p}: no video stream (audio or data only); nothing written")
+    if kind == "other" and p.suffix.lower() in vio.OUTPUT_FORMATS and p.suffix.lower() != ".gif":
+        vio.probe(p)  # a video by name that FFmpeg cannot read: its one-line error, exit 2
+        raise ImageError(f"{p}: no readable video stream")
     return kind
 
 

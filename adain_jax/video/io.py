@@ -34,7 +34,8 @@ def _av():
         import av
     except ImportError:  # pragma: no cover - the [video] extra is missing
         raise ImageError("video needs PyAV: pip install 'adain-jax[video]'") from None
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own log lines; errors are raised
+    # PyAV's default log level (None) keeps FFmpeg's log lines away from Python: a Python
+    # log callback can deadlock with frame-threaded decoders on corrupt input.
     return av
 
 
@@ -51,6 +52,7 @@ class VideoInfo:
     has_audio: bool
     container: str
     codec: str
+    start: float | None = None  # seconds of the first frame
 
 
 def _is_still_image(fmt_name: str) -> bool:
@@ -103,9 +105,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             fps = v.average_rate or v.guessed_rate or v.base_rate or Fraction(25)
             dur = (float(v.duration * v.time_base) if v.duration and v.time_base else
                    (c.duration / 1e6 if c.duration else None))
+            start = float(v.start_time * v.time_base) if v.start_time is not None else None
             return VideoInfo(p, cc.width, cc.height, Fraction(fps), v.frames or None, dur,
                              any(s.type == "audio" for s in c.streams), c.format.name,
-                             cc.name)
+                             cc.name, start)
     except ImageError:
         raise
     except Exception as e:
@@ -151,10 +154,16 @@ class FrameReader:
                     self.last_time = float(frame.time)
                 self.count += 1
                 yield rgb
-        declared = self.info.frames if self.info.container.startswith("mov,mp4") else None
+        info = self.info
+        declared = info.frames if info.container.startswith("mov,mp4") else None
         if declared and self.count < declared and self.count:
             self.stopped = (f"only {self.count} of {declared} declared frames decoded "
                             f"(stopped at t={self.last_time:.2f} s; truncated file?)")
+        elif not declared and info.duration and self.count:
+            end = self.last_time - (info.start or 0.0) + 1.0 / float(info.fps)
+            if end < info.duration - max(0.5, 2.0 / float(info.fps)):
+                self.stopped = (f"decoding ended at frame {self.count} (t={self.last_time:.2f} s)"
+                                f" of a {info.duration:.2f} s clip; truncated file?")
 
 
 def check_output(path: str | os.PathLike) -> tuple[str, str]:
