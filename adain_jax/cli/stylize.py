@@ -15,7 +15,8 @@ def stylize_parser() -> argparse.ArgumentParser:
         prog="stylize.py", description="Arbitrary style transfer with AdaIN (adain-jax).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--content", required=True,
-                   help="content image or folder of images (every content x style pair is written)")
+                   help="content image, folder of images (every content x style pair is written) "
+                        "or video file (stylized frame by frame into one video)")
     p.add_argument("--style", required=True,
                    help="style image or folder; 'a.jpg,b.jpg' mixes several styles into one output")
     p.add_argument("--output", type=Path, default=None,
@@ -34,7 +35,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-size", type=common.size, default=512, help="shorter side; 0 keeps the original")
     p.add_argument("--crop", action="store_true", help="centre-crop to a square of the size")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--batch-size", type=common.size, default=4, help="contents per forward pass")
+    p.add_argument("--batch-size", type=common.size, default=4, help="contents (video: frames) per forward pass")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="compute dtype (bfloat16: ~1.8x faster on CPUs with AVX512-BF16/AMX through "
                         "oneDNN, 1.2x on GPUs; ~1e-2 relative error)")
@@ -48,8 +49,9 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     v = p.add_argument_group("video (a --content that FFmpeg reads as video; detected by content)")
     v.add_argument("--temporal", choices=("both", "ema", "flow", "none"), default="both",
-                   help="temporal consistency: EMA of the content statistics, flow-guided "
-                        "blending of the previous output (OpenCV DIS), both, or none")
+                   help="temporal consistency: 'ema' averages the content statistics over "
+                        "time; 'flow' keeps the pooling grid on the scene's motion and blends "
+                        "the warped previous output (OpenCV DIS flow); both; or none")
     v.add_argument("--no-temporal", action="store_true",
                    help="independent per-frame stylization (= --temporal none)")
     return p
@@ -115,10 +117,13 @@ def _stylize(args) -> int:
 
 
 def _video_kind(path: str) -> str:
-    """'video', or 'other' for images and folders; a media file without a video stream is an
-    input error (exit 2). Without PyAV only video suffixes are refused, with the install hint."""
+    """'video', or 'other' for images and folders: a file that is not named as an image is
+    probed by content (FFmpeg); a media file without a video stream is an input error (exit 2).
+    Without PyAV only video suffixes are refused, with the install hint."""
+    from adain_jax.image_io import IMAGE_SUFFIXES
+
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() or p.suffix.lower() in IMAGE_SUFFIXES:  # images stay with PIL
         return "other"
     try:
         import av  # noqa: F401
