@@ -244,6 +244,7 @@ def test_cli_video_same_frames_rate_size_and_audio(tmp_path, style_file, capsys)
                        "--content-size", "24", "--no-temporal") == 0
         info = vio.probe(o)
         assert (info.height, info.width) == (24, 32)
+        assert info.has_audio == (suffix != ".gif")  # webm: aac re-encoded as opus
         assert len(list(vio.FrameReader(o))) == N
 
 

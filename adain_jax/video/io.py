@@ -227,12 +227,22 @@ class FrameWriter:
             src.close()
             return
         a = src.streams.audio[0]
+        self._transcode = False
         try:
             self._audio_out = self._out.add_stream_from_template(a)
-        except Exception as e:
-            self.notes.append(f"audio not copied ({one_line(e, 100)})")
-            src.close()
-            return
+        except Exception:  # the container does not take the codec (aac in webm): re-encode
+            try:
+                codec = "libopus" if muxer == "webm" else "aac"
+                rate = 48000 if codec == "libopus" else (a.rate or 48000)
+                self._audio_out = self._out.add_stream(codec, rate=rate)
+                self._audio_out.layout = a.layout.name if a.layout else "stereo"
+                self._transcode = True
+                self.notes.append(f"audio re-encoded as {codec} (the {muxer} format does not "
+                                  f"take {a.codec_context.name})")
+            except Exception as e:
+                self.notes.append(f"audio not copied ({one_line(e, 100)})")
+                src.close()
+                return
         self._audio_in, self._audio_src = src, a
         self._packets = src.demux(a)
 
@@ -257,8 +267,13 @@ class FrameWriter:
                 self._pending = pkt
                 return
             self._pending = None
-            pkt.stream = self._audio_out
-            self._out.mux(pkt)
+            if self._transcode:
+                for frame in pkt.decode():
+                    frame.pts = None
+                    self._out.mux(self._audio_out.encode(frame))
+            else:
+                pkt.stream = self._audio_out
+                self._out.mux(pkt)
 
     def write(self, rgb: np.ndarray) -> None:
         av = _av()
@@ -282,6 +297,8 @@ class FrameWriter:
             self._out.mux(self._stream.encode(None))
             if self._audio_out is not None:
                 self._mux_audio(audio_until)
+                if self._transcode:
+                    self._out.mux(self._audio_out.encode(None))
         finally:
             self._out.close()
             if self._audio_in is not None:
