@@ -113,6 +113,25 @@ def speed(n: int) -> dict:
     return {"size": 512, "frames": n, "batch_size": 4, "fps": out}
 
 
+def flow_overhead(n: int = 12) -> dict:
+    """CPU time per 512 px frame of FlowTracker + FlowBlender (host side of 'flow')."""
+    from adain_jax import image_io
+    from adain_jax.image_io.resample import LANCZOS
+    from adain_jax.video import synthetic, temporal
+
+    src = image_io.load_image(REPO / "examples" / "content" / "astronaut.jpg")
+    clip = synthetic.pan(image_io.resize_float(src, (1024, 1024), LANCZOS), n + 1, (512, 512))
+    out = {}
+    for preset in ("medium", "fast"):
+        tracker, blender = temporal.FlowTracker(preset), temporal.FlowBlender(0.5)
+        blender(clip.frames[0], tracker(clip.frames[0]))
+        t = time.process_time()
+        for f in clip.frames[1:]:
+            blender(f, tracker(f))
+        out[preset] = (time.process_time() - t) / n * 1000
+    return {"size": 512, "cpu_ms_per_frame": out}
+
+
 def make_1080p(path: Path, seconds: int, fps: int = 10) -> None:
     import av
 
@@ -186,6 +205,7 @@ def main(argv=None) -> int:
         results["quality"] = quality(args.frames, args.long_k)
     if "speed" in parts:
         results["speed"] = speed(max(8, args.frames // 2))
+        results["flow_overhead"] = flow_overhead()
     if "rss" in parts:
         results["rss"] = rss()
     fs.atomic_write(path, json.dumps(results, indent=2) + "\n")

@@ -46,6 +46,12 @@ def markdown(res: dict) -> str:
             lines.append(f"| {dt} | {s['fps'].get(dt + '/none', 0):.2f} | "
                          f"{s['fps'].get(dt + '/both', 0):.2f} |")
         lines.append("")
+    fo = res.get("flow_overhead")
+    if fo:
+        lines += ["Host-side cost of the flow method (DIS both ways, consistency check, warp and "
+                  f"blend) at {fo['size']}x{fo['size']}, one core: "
+                  + ", ".join(f"{k} preset {v:.0f} ms CPU per frame"
+                              for k, v in fo["cpu_ms_per_frame"].items()) + ".", ""]
     r = res.get("rss")
     if r:
         lines += ["## Peak memory (stylize.py, whole process)", "", f"Input: {r['input']}.", "",
@@ -55,6 +61,8 @@ def markdown(res: dict) -> str:
             lines.append(f"| {m['seconds_of_video']} s | {m['frames']} | {m['content_size']} | "
                          f"{m['peak_rss_mib']:.0f} MiB | {m['wall_s']:.0f} s |")
         lines.append("")
+    for note in res.get("notes", []):
+        lines += [note, ""]
     mach = res.get("machine")
     if mach:
         lines += [f"Machine: {mach['cpu']}, Python {mach['python']}; 2 CPU cores shared with "
