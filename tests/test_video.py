@@ -357,3 +357,14 @@ def test_atomic_path(tmp_path):
             tmp.write_bytes(b"partial")
             raise RuntimeError("boom")
     assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_import_stays_light():
+    """``adain_jax.stylize_video`` is lazy: importing the package (and reaching the function)
+    loads neither PyAV nor OpenCV."""
+    import subprocess
+    import sys
+
+    code = ("import sys, adain_jax; adain_jax.stylize_video; "
+            "assert 'av' not in sys.modules and 'cv2' not in sys.modules, 'heavy import'")
+    subprocess.run([sys.executable, "-c", code], check=True)

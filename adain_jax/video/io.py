@@ -262,7 +262,8 @@ class FrameWriter:
                     return
                 if pkt.dts is None or pkt.size == 0:
                     continue
-            t = float(pkt.pts * pkt.time_base) if pkt.pts is not None else float(pkt.dts * pkt.time_base)
+            ts = pkt.pts if pkt.pts is not None else pkt.dts
+            t = float(ts * pkt.time_base)
             if until is not None and t >= until:
                 self._pending = pkt
                 return
@@ -345,7 +346,8 @@ class open_output:
         except BaseException as e:
             self._cm.__exit__(type(e), e, e.__traceback__)
             if isinstance(e, Exception) and not isinstance(e, ImageError):
-                raise ImageError(f"{self.target}: cannot open the encoder ({one_line(e)})") from None
+                raise ImageError(f"{self.target}: cannot open the encoder "
+                                 f"({one_line(e)})") from None
             raise
         return self.writer
 

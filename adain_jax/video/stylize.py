@@ -114,7 +114,7 @@ def _generate(params, it, style, *, alpha, style_weights, preserve_color, dtype,
         out = np.asarray(smoother(params, stack, s_mean, s_std, alpha, dtype))[:n]
         if pads:
             h, w = hw
-            out = [o[t:t + h, l:l + w] for o, (l, t) in zip(out, pads)]
+            out = [o[top:top + h, left:left + w] for o, (left, top) in zip(out, pads)]
         for styled, fl in zip(out, flows):
             yield blender(styled, fl) if blender is not None else styled
         index += n

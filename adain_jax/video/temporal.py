@@ -114,8 +114,8 @@ def pad_frames(frames: list[np.ndarray], pads: list[tuple[int, int]]) -> np.ndar
     from adain_jax.nn import layers
 
     d = layers.DOWNSCALE
-    return np.stack([np.pad(f, ((t, d - t), (l, d - l), (0, 0)), mode="reflect")
-                     for f, (l, t) in zip(frames, pads)])
+    return np.stack([np.pad(f, ((top, d - top), (left, d - left), (0, 0)), mode="reflect")
+                     for f, (left, top) in zip(frames, pads)])
 
 
 class FlowBlender:

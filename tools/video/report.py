@@ -12,7 +12,7 @@ def markdown(res: dict) -> str:
              "method and definitions in [README.md](README.md).", ""]
     q = res.get("quality")
     if q:
-        lines += [f"## Temporal consistency on synthetic clips with exact flow",
+        lines += ["## Temporal consistency on synthetic clips with exact flow",
                   "",
                   f"{q['frames']} frames of {q['size'][1]}x{q['size'][0]} px, shipped model, "
                   f"style `{q['style']}`, {q['dtype']}. Warping error: mean |out_t - "

@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     c, s = res["content"], res["stylized"]
     print(f"{res['frames']} frames; warping error short (k=1) / long (k={s['long_k']}):")
     print(f"  content   {c['warp_short']:.4f} / {c['warp_long']:.4f}")
-    print(f"  stylized  {s['warp_short']:.4f} / {s['warp_long']:.4f}   sharpness {s['sharpness']:.4f}")
+    print(f"  stylized  {s['warp_short']:.4f} / {s['warp_long']:.4f}   "
+          f"sharpness {s['sharpness']:.4f}")
     if "mad_to_per_frame" in s:
         print(f"  vs reference: mean abs diff {s['mad_to_per_frame']:.4f}, sharpness ratio "
               f"{s['sharpness_ratio']:.3f}")
