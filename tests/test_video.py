@@ -305,8 +305,10 @@ def test_cli_input_errors_exit_2_and_write_nothing(tmp_path, style_file, capsys,
         extra = ["--mask", str(style_file)]
     style = style_file
     if case == "style-folder":
-        style = style_file.parent
-        (style / "t.png").write_bytes(style_file.read_bytes())
+        style = tmp_path / "styles"
+        style.mkdir()
+        for name in ("s.png", "t.png"):
+            (style / name).write_bytes(style_file.read_bytes())
     before = set(os.listdir(tmp_path))
     assert run_cli("--content", content, "--style", style, "--output", out, *extra) == 2
     err = capsys.readouterr().err.strip().splitlines()
