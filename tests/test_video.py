@@ -29,11 +29,13 @@ def frames_rgb(n=N, h=H, w=W, seed=0):
     return [(np.clip(base[:, 2 * t:2 * t + w], 0, 1) * 255).astype(np.uint8) for t in range(n)]
 
 
-def make_clip(path, n=N, audio=True, fmt=None, options=None, h=H, w=W):
+def make_clip(path, n=N, audio=True, fmt=None, options=None, h=H, w=W, rotation=0):
     codec = "libvpx" if str(path).endswith(".webm") else "libx264"
     with av.open(str(path), "w", format=fmt, options=options or {}) as c:
         s = c.add_stream(codec, rate=FPS)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        if rotation:
+            s.set_display_rotation(rotation)
         a = None
         if audio:
             a = c.add_stream("aac", rate=8000)
@@ -370,3 +372,13 @@ def test_import_stays_light():
     code = ("import sys, adain_jax; adain_jax.stylize_video; "
             "assert 'av' not in sys.modules and 'cv2' not in sys.modules, 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_display_rotation_is_kept(tmp_path, random_params, style):
+    from adain_jax.video import files
+
+    src = make_clip(tmp_path / "phone.mp4", audio=False, rotation=90)
+    rep = files.stylize_file(random_params, src, tmp_path / "out.mp4", style, content_size=0,
+                             progress=False, temporal="none")
+    reader = vio.FrameReader(rep.output)
+    assert len(list(reader)) == N and reader.rotation == 90

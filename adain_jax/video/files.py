@@ -82,6 +82,8 @@ def stylize_file(params, content: str | Path, output: str | Path, style, *,
     try:
         with out as writer:
             for frame in frames:
+                if writer.frames_written == 0:
+                    writer.set_rotation(reader.rotation)  # phone clips: stored sideways
                 writer.write(image_io.to_uint8(frame))
                 if bar is not None:
                     bar.update(1)

@@ -128,6 +128,7 @@ class FrameReader:
         self.count = 0
         self.stopped: str | None = None
         self.last_time = 0.0
+        self.rotation = 0  # display rotation of the first frame (degrees counter-clockwise)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         av = _av()
@@ -152,6 +153,8 @@ class FrameReader:
                     return
                 if frame.time is not None:
                     self.last_time = float(frame.time)
+                if self.count == 0:
+                    self.rotation = int(getattr(frame, "rotation", 0) or 0)
                 self.count += 1
                 yield rgb
         info = self.info
@@ -275,6 +278,15 @@ class FrameWriter:
             else:
                 pkt.stream = self._audio_out
                 self._out.mux(pkt)
+
+    def set_rotation(self, degrees: int) -> None:
+        """Display rotation of the output (the input's, so players turn it the same way);
+        before the first frame only."""
+        if degrees and self._n == 0:
+            try:
+                self._stream.set_display_rotation(degrees)
+            except Exception as e:
+                self.notes.append(f"display rotation not kept ({one_line(e, 100)})")
 
     def write(self, rgb: np.ndarray) -> None:
         av = _av()
