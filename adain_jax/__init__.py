@@ -35,7 +35,7 @@ def load_default() -> dict:
 _LAZY = {  # heavier modules (orbax, optax, grain, h5py) load on first use
     "load_vgg": "weights", "load_decoder": "weights", "save_params": "weights",
     "fetch_vgg19_h5": "weights.fetch", "TrainConfig": "training", "train": "training",
-    "gatys": "inference.gatys",
+    "gatys": "inference.gatys", "stylize_video": "video",
     "augment": "datasets.augment", "style_bank": "datasets.augment",
     "stylize_dataset": "datasets", "DatasetJob": "datasets",
 }

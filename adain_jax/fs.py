@@ -8,11 +8,12 @@ existing one.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO, Callable, Iterator
 
 
 def new_file_mode() -> int:
@@ -115,3 +116,38 @@ def user_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("adain-jax"))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
+                mode: int | None = None) -> Iterator[Path]:
+    """For writers that must open a path themselves (FFmpeg muxers): yields a hidden temporary
+    path in the target's folder; when the block ends without an exception the file is fsynced,
+    given normal permissions and renamed over ``path`` (folder fsynced), else it is removed.
+
+    ``overwrite=False``: an existing target raises ``FileExistsError`` before the block runs
+    and again at the rename if one appeared meanwhile (nothing is replaced)."""
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(errno.EEXIST, "exists", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, new_file_mode() if mode is None else mode)
+        if not overwrite and path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)

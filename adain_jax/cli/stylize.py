@@ -15,7 +15,8 @@ def stylize_parser() -> argparse.ArgumentParser:
         prog="stylize.py", description="Arbitrary style transfer with AdaIN (adain-jax).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--content", required=True,
-                   help="content image or folder of images (every content x style pair is written)")
+                   help="content image, folder of images (every content x style pair is written) "
+                        "or video file (stylized frame by frame into one video)")
     p.add_argument("--style", required=True,
                    help="style image or folder; 'a.jpg,b.jpg' mixes several styles into one output")
     p.add_argument("--output", type=Path, default=None,
@@ -34,7 +35,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-size", type=common.size, default=512, help="shorter side; 0 keeps the original")
     p.add_argument("--crop", action="store_true", help="centre-crop to a square of the size")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--batch-size", type=common.size, default=4, help="contents per forward pass")
+    p.add_argument("--batch-size", type=common.size, default=4, help="contents (video: frames) per forward pass")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="compute dtype (bfloat16: ~1.8x faster on CPUs with AVX512-BF16/AMX through "
                         "oneDNN, 1.2x on GPUs; ~1e-2 relative error)")
@@ -46,6 +47,13 @@ def stylize_parser() -> argparse.ArgumentParser:
                    help="reference mode: Gatys et al. optimisation instead of the decoder (slow)")
     p.add_argument("--optimize-steps", type=common.size, default=300, help="steps of --optimize")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    v = p.add_argument_group("video (a --content that FFmpeg reads as video; detected by content)")
+    v.add_argument("--temporal", choices=("both", "ema", "flow", "none"), default="both",
+                   help="temporal consistency: 'ema' averages the content statistics over "
+                        "time; 'flow' keeps the pooling grid on the scene's motion and blends "
+                        "the warped previous output (OpenCV DIS flow); both; or none")
+    v.add_argument("--no-temporal", action="store_true",
+                   help="independent per-frame stylization (= --temporal none)")
     return p
 
 
@@ -59,6 +67,8 @@ def _stylize(args) -> int:
     from adain_jax import image_io, load_params
     from adain_jax.inference import pipeline
 
+    if _video_kind(args.content) == "video":
+        return _stylize_video(args)
     contents = image_io.list_images(args.content)
     style_arg = common.split(args.style)
     if not style_arg:
@@ -105,3 +115,76 @@ def _stylize(args) -> int:
     return 0
 
 
+
+def _video_kind(path: str) -> str:
+    """'video', or 'other' for images and folders: a file that is not named as an image is
+    probed by content (FFmpeg); a media file without a video stream is an input error (exit 2).
+    Without PyAV only video suffixes are refused, with the install hint."""
+    from adain_jax.image_io import IMAGE_SUFFIXES
+
+    p = Path(path)
+    if not p.is_file() or p.suffix.lower() in IMAGE_SUFFIXES:  # images stay with PIL
+        return "other"
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        from adain_jax.video.io import OUTPUT_FORMATS
+
+        if p.suffix.lower() in OUTPUT_FORMATS and p.suffix.lower() != ".gif":
+            raise ConfigError(f"{p}: video needs PyAV: pip install 'adain-jax[video]'") from None
+        return "other"
+    from adain_jax.errors import ImageError
+    from adain_jax.video import io as vio
+
+    kind = vio.classify(p)
+    if kind == "no-video":
+        raise ImageError(f"{p}: no video stream (audio or data only); nothing written")
+    if kind == "other" and p.suffix.lower() in vio.OUTPUT_FORMATS and p.suffix.lower() != ".gif":
+        vio.probe(p)  # a video by name that FFmpeg cannot read: its one-line error, exit 2
+        raise ImageError(f"{p}: no readable video stream")
+    return kind
+
+
+def _stylize_video(args) -> int:
+    from adain_jax import image_io, load_params
+    from adain_jax.inference import pipeline, validate
+    from adain_jax.nn.backends import resolve_dtype
+    from adain_jax.video import files, io as vio
+
+    content = Path(args.content)
+    style_arg = common.split(args.style)
+    style_paths = ([Path(s) for s in style_arg] if len(style_arg) > 1
+                   else image_io.list_images(style_arg[0]) if style_arg else [])
+    if len(style_arg) <= 1 and len(style_paths) > 1:
+        raise ConfigError("a video takes one style (or a mix a.jpg,b.jpg), not a folder of "
+                          f"{len(style_paths)} styles")
+    validate.video_job(n_styles=len(style_paths), n_masks=len(common.split(args.mask or "")),
+                       optimize=args.optimize, tile=args.tile, content_folder=False)
+    validate.job_options(alpha_value=args.alpha, weights=args.style_weights,
+                         n_styles=len(style_paths), n_masks=0, optimize=False,
+                         preserve_color=args.preserve_color)
+    suffix = content.suffix.lower() if content.suffix.lower() in vio.OUTPUT_FORMATS else ".mp4"
+    out = args.output
+    if out is None or out.is_dir() or not out.suffix:
+        out = (out or Path.cwd()) / pipeline.output_name(content, style_paths, suffix)
+    vio.check_output(out)
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it")
+    styles = [image_io.load_image(s, size=args.style_size or None, crop=args.crop)
+              for s in style_paths]
+    params = load_params(args.vgg, args.decoder)
+    report = files.stylize_file(
+        params, content, out, styles if len(styles) > 1 else styles[0],
+        style_weights=args.style_weights, alpha=args.alpha, preserve_color=args.preserve_color,
+        content_size=args.content_size, crop=args.crop, overwrite=args.overwrite,
+        progress=not args.quiet, batch_size=max(1, args.batch_size),
+        temporal="none" if args.no_temporal else args.temporal,
+        dtype=resolve_dtype(None if args.dtype == "float32" else args.dtype))
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {report.output} ({report.frames} frames)")
+    if report.stopped:
+        print(f"partial: {content}: {report.stopped}; the {report.frames} frames before it "
+              "were written", file=sys.stderr)
+        return 1
+    return 0

@@ -229,3 +229,55 @@ def dataset_options(*, alpha_range, seed, batch_size: int, bucket: int, workers:
                           f"{workers}")
     if bucket < 8 or bucket % 8:
         raise ConfigError(f"--bucket must be a positive multiple of 8, got {bucket}")
+
+
+# --------------------------------------------------------------------------- video
+
+VIDEO_TEMPORAL = ("both", "ema", "flow", "none")
+
+
+def video_options(*, temporal, batch_size, ema_momentum, flow_weight) -> str:
+    """Options of video stylization; returns the temporal method (True -> 'both',
+    False/None -> 'none')."""
+    if temporal is True:
+        temporal = "both"
+    elif temporal is False or temporal is None:
+        temporal = "none"
+    if temporal not in VIDEO_TEMPORAL:
+        raise ConfigError(f"temporal must be one of {', '.join(VIDEO_TEMPORAL)}, got {temporal!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ConfigError(f"batch size must be a positive integer, got {batch_size!r}")
+    for name, v in (("ema momentum", ema_momentum), ("flow weight", flow_weight)):
+        try:
+            ok = 0.0 <= float(v) < 1.0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{name} must be a number in [0, 1), got {v!r}")
+    return temporal
+
+
+def video_frame(frame, hw: tuple[int, int] | None, index: int) -> tuple[int, int]:
+    """One frame of a clip: (H, W, 3); every frame the size of the first. Returns (H, W)."""
+    shape = tuple(np.shape(frame))
+    if len(shape) != 3 or shape[-1] != 3 or 0 in shape:
+        raise ConfigError(f"video frame {index} must be (H, W, 3) RGB, got shape {shape}")
+    if hw is not None and shape[:2] != hw:
+        raise ConfigError(f"video frame {index} is {shape[1]}x{shape[0]}, the clip's frames are "
+                          f"{hw[1]}x{hw[0]}: every frame must have one size")
+    return shape[:2]
+
+
+def video_job(*, n_styles: int, n_masks: int, optimize: bool, tile, content_folder: bool) -> None:
+    """What the stylize CLI refuses for a video content before it reads or writes a file."""
+    if content_folder:
+        raise ConfigError("a video content takes one output file, not a folder of contents")
+    if n_masks:
+        raise ConfigError("masks are for images; a video takes no --mask")
+    if optimize:
+        raise ConfigError("the optimisation mode is for images, not video")
+    if tile:
+        raise ConfigError("--tile is for images; video frames are stylized whole")
+    if n_styles < 1:
+        raise ConfigError("at least one style is needed")

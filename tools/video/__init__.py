@@ -1,0 +1,1 @@
+"""Video tools: temporal-consistency metrics and the measurements in docs/video/."""
