@@ -13,8 +13,14 @@ from adain_jax.weights.tree import check_table_keys, check_tree, require_file
 
 
 def read_keras_vgg(path: str | os.PathLike) -> dict:
-    """Un-normalised VGG tree (Caffe preprocessing) from a Keras VGG-19 h5 file."""
-    import h5py
+    """Un-normalised VGG tree (Caffe preprocessing) from a Keras VGG-19 h5 file.
+
+    Needs h5py, which only this reader uses (``pip install 'adain-jax[keras]'``)."""
+    try:
+        import h5py
+    except ImportError:
+        raise WeightsError(f"{path}: reading Keras .h5 weights needs h5py: "
+                           "pip install 'adain-jax[keras]' (or h5py)") from None
 
     path = Path(path)
     require_file(path)
