@@ -112,7 +112,6 @@ def _stylize(args) -> int:
         progress = lambda total: tqdm(total=total, unit="img", desc="stylizing")  # noqa: E731
     from adain_jax.nn.backends import resolve_dtype
 
-    common.note_backend(args.quiet)
     report = pipeline.run(
         params, jobs, alpha=args.alpha, style_weights=args.style_weights, mask_paths=masks,
         preserve_color=args.preserve_color, content_size=args.content_size,
@@ -122,6 +121,8 @@ def _stylize(args) -> int:
         progress=progress, tile=args.tile)
     for path in report.written:
         print(f"wrote {path}")
+    if report.written and not args.optimize:
+        common.note_backend(args.quiet)
     for what, why in report.failed:
         print(f"failed: {what}: {why}", file=sys.stderr)
     if report.failed:
