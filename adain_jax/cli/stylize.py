@@ -36,8 +36,10 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None,
                    help="output file (one pair) or folder; default: "
                         "./<content>_stylized_<style>.<ext>")
-    p.add_argument("--vgg", default=None, help="VGG weights (.h5/.pth/.t7/.npz); default: shipped")
-    p.add_argument("--decoder", default=None, help="decoder weights (.pth/.t7/.npz); default: shipped")
+    p.add_argument("--vgg", default=None,
+                   help="VGG weights (.h5/.pth/.t7/.npz/.safetensors); default: shipped")
+    p.add_argument("--decoder", default=None,
+                   help="decoder weights (.pth/.t7/.npz/.safetensors); default: shipped")
     p.add_argument("--save-ext", "--save_ext", dest="save_ext", default=None,
                    help="output format of generated names, e.g. .jpg (default: the content's)")
     p.add_argument("--alpha", type=common.floats, default=[1.0],

@@ -49,7 +49,8 @@ def resolve_dtype(name: str | Any | None):
     try:
         return DTYPES[name]
     except KeyError:
-        raise ConfigError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, not {name!r}") from None
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, "
+                          f"not {name!r}") from None
 
 
 def select(dtype=None) -> str:
