@@ -111,3 +111,15 @@ def test_dtype_auto_is_the_default_and_documented():
     assert "relative error of 8.3e-03" in text
     args = parser.parse_args(["--content", "c", "--style", "s", "--dtype", "bfloat16"])
     assert args.dtype == "bfloat16"
+
+
+def test_several_alphas_when_tiling(tmp_path, weight_flags, capsys):
+    c, s = make_images(tmp_path / "c", 1, 0, size=(64, 96)), make_images(tmp_path / "s", 1, 1)
+    out = tmp_path / "o" / "tiled.png"
+    code, _, err = run(["--content", str(c / "img0.png"), "--style", str(s), "--output",
+                        str(out), "--alpha", "0,1", "--content-size", "0", "--tile", "48",
+                        "--dtype", "float32", *weight_flags], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tiled_alpha0.png", "tiled_alpha1.png"]
+    a0, a1 = (image_io.load_image(out.parent / f"tiled_alpha{a}.png") for a in (0, 1))
+    assert a0.shape == a1.shape == (64, 96, 3)
