@@ -78,7 +78,7 @@ def enable_compilation_cache(cache_dir=None) -> Path | None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    # stylizing compiles a few programs of ~1-10 s each; cache all but the trivial ones
+    # cache every program that takes noticeable time to compile, however small its entry
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder
