@@ -24,7 +24,7 @@ from adain_jax.weights.npz import FORMAT_TAG, MAX_NPZ_ARRAY_BYTES, MAX_NPZ_TOTAL
 from adain_jax.weights.tree import flatten, require_file, unflatten
 
 SUFFIX = ".safetensors"
-#: Largest JSON header read (a full VGG + decoder header is ~6 KB).
+#: Largest JSON header read (a full VGG + decoder header is a few KB).
 MAX_HEADER_BYTES = 1 << 20
 DTYPES = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4")}  # little-endian by the spec
 
