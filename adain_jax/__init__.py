@@ -4,26 +4,40 @@ Sub-systems (each a subpackage): ``image_io`` (files <-> float32 arrays), ``nn``
 models, convolution backends), ``weights`` (formats and name tables), ``inference`` (stylize,
 tiling, folders, Gatys), ``training`` (step, loop, data, checkpoints), ``cli`` (entry points).
 The public API below is what most code needs.
+
+Importing the package changes no process-wide setting: the XLA:CPU flag that helps on jaxlib
+0.10.x is set by the command-line tools, or by calling
+``adain_jax.nn.backends.xla_flags.configure()`` before jax starts its backends.
 """
-from adain_jax.nn.backends import xla_flags
-
-xla_flags.configure()  # before jax initialises its CPU backend
-
-from adain_jax import _aliases  # noqa: E402
-from adain_jax.errors import AdainError, ConfigError, ImageError, WeightsError  # noqa: E402
-from adain_jax.inference import StyleStats, style_stats, stylize, stylize_tiled  # noqa: E402
-from adain_jax.nn import Decoder, Encoder, decode, encode, init_params  # noqa: E402
-from adain_jax.ops import adain, channel_stats, content_loss, coral, style_loss  # noqa: E402
+from adain_jax import _aliases
+from adain_jax.errors import AdainError, ConfigError, ImageError, WeightsError
+from adain_jax.inference import StyleStats, style_stats, stylize, stylize_tiled
+from adain_jax.nn import Decoder, Encoder, decode, encode, init_params
+from adain_jax.ops import adain, channel_stats, content_loss, coral, style_loss
 
 _aliases.install()
 __version__ = "0.1.0"
 
 
 def load_params(vgg=None, decoder=None) -> dict:
-    """``{'vgg': ..., 'decoder': ...}`` from weight files (any supported format);
-    None picks the shipped default of each."""
-    from adain_jax.weights import load_decoder, load_vgg
+    """``{'vgg': ..., 'decoder': ...}`` from weight files (any supported format).
 
+    Args:
+      vgg: the VGG file, or None for the shipped one. Called with one file only
+        (``load_params("my_decoder.safetensors")``), that file is a decoder (e.g. one
+        trained with ``adain-train``), or a file holding both parts, and the shipped VGG
+        fills in a missing VGG.
+      decoder: the decoder file, or None for the shipped one.
+    Returns:
+      The parameter tree that ``stylize`` takes.
+    """
+    from adain_jax.weights import load_decoder, load_vgg
+    from adain_jax.weights.load import parts_in
+
+    if vgg is not None and decoder is None:
+        parts = parts_in(vgg)
+        if parts is not None and "decoder" in parts:  # a (user-trained) decoder file
+            return {"vgg": load_vgg(vgg if "vgg" in parts else None), "decoder": load_decoder(vgg)}
     return {"vgg": load_vgg(vgg), "decoder": load_decoder(decoder)}
 
 
@@ -34,6 +48,7 @@ def load_default() -> dict:
 
 _LAZY = {  # heavier modules (orbax, optax, grain, h5py) load on first use
     "load_vgg": "weights", "load_decoder": "weights", "save_params": "weights",
+    "save_safetensors": "weights",
     "fetch_vgg19_h5": "weights.fetch", "TrainConfig": "training", "train": "training",
     "gatys": "inference.gatys", "stylize_video": "video",
     "augment": "datasets.augment", "style_bank": "datasets.augment",

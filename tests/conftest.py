@@ -9,6 +9,8 @@ WEIGHTS_H5 = SHARED / "weights" / "vgg19_notop_to_block4_conv1.h5"
 
 # Tests run on the CPU; keep XLA from grabbing every core's worth of threads per test.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The CLIs run in-process here: no persistent compilation cache in the user's cache folder.
+os.environ.setdefault("ADAIN_JAX_NO_COMPILATION_CACHE", "1")
 
 
 @pytest.fixture(scope="session")

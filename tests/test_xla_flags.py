@@ -1,4 +1,5 @@
-"""The package adds the XLA CPU flag on import for known jaxlib versions only.
+"""The CLIs' set-up (``cli.common.prepare_runtime`` -> ``xla_flags.configure``) adds the XLA
+CPU flag for known jaxlib versions only; importing the package adds nothing.
 
 Each case runs in a fresh interpreter (XLA_FLAGS is read once, when jax starts its
 backends), imports the package without touching a device, and prints XLA_FLAGS.
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 
+import adain_jax
 from adain_jax.nn.backends import xla_flags
 
 SCRIPT = r"""
@@ -21,12 +23,18 @@ if fake:
     real = metadata.version
     metadata.version = lambda name: fake if name == "jaxlib" else real(name)
 import adain_jax
+before = os.environ.get("XLA_FLAGS", "")
+if not os.environ.get("IMPORT_ONLY"):
+    from adain_jax.cli import common
+    common.prepare_runtime(compilation_cache=False)
 print(json.dumps({"flags": os.environ.get("XLA_FLAGS", ""), "jax_loaded": "jax" in sys.modules}))
 """
 
 
 def run(env_extra, drop=("XLA_FLAGS", "ADAIN_JAX_NO_XLA_FLAGS")):
     env = {k: v for k, v in os.environ.items() if k not in drop}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(adain_jax.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     env.update(env_extra)
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                          text=True, timeout=120, check=True)
@@ -36,6 +44,11 @@ def run(env_extra, drop=("XLA_FLAGS", "ADAIN_JAX_NO_XLA_FLAGS")):
 def test_flag_set_for_jaxlib_0_10():
     got = run({"FAKE_JAXLIB_VERSION": "0.10.2"})
     assert xla_flags.CPU_FLAG in got["flags"].split()
+
+
+def test_import_alone_sets_no_flag():
+    got = run({"FAKE_JAXLIB_VERSION": "0.10.2", "IMPORT_ONLY": "1"})
+    assert got["flags"] == ""
 
 
 def test_flag_not_set_for_unknown_versions():

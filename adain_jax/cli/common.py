@@ -41,6 +41,26 @@ def split(text: str) -> list[str]:
     return [t for t in text.split(",") if t]
 
 
+def prepare_runtime(compilation_cache: bool = True) -> None:
+    """What every entry point does before jax starts: the XLA:CPU flag where it helps
+    (jaxlib 0.10.x) and, unless disabled, the persistent compilation cache."""
+    from adain_jax.nn.backends import xla_flags
+
+    xla_flags.configure()
+    if compilation_cache:
+        xla_flags.enable_compilation_cache()
+
+
+def note_backend(quiet: bool = False) -> None:
+    """Says once, on stderr, which backend runs the convolutions when the fast CPU path is
+    missing on a CPU that could use it."""
+    from adain_jax.nn import backends
+
+    line = backends.missing_fast_path()
+    if line and not quiet:
+        print(line, file=sys.stderr)
+
+
 def report_errors(fn: Callable[[], int], handlers: dict | None = None) -> int:
     """Runs ``fn``; an :class:`AdainError` becomes one ``error:`` line and exit 2, Ctrl-C exit
     130. ``handlers`` maps further exception types to functions returning an exit code."""

@@ -1,5 +1,8 @@
 """``adain-stylize`` / ``python stylize.py``: parse flags, call the file pipeline
-(:mod:`adain_jax.inference.pipeline`), which validates them."""
+(:mod:`adain_jax.inference.pipeline`), which validates them.
+
+The PyTorch port's flag names (``--content_dir``, ``--style_size``, ``--save_ext``, ...) are
+accepted as aliases, so commands copied from it work."""
 from __future__ import annotations
 
 import argparse
@@ -10,35 +13,56 @@ from adain_jax.cli import common
 from adain_jax.errors import ConfigError
 
 
+def _dtype_help() -> str:
+    from adain_jax.nn.backends import BF16_REL_ERROR
+
+    return ("compute dtype; auto: bfloat16 where the hardware computes it natively (CPUs with "
+            "AVX512-BF16/AMX through the oneDNN kernels, GPUs, TPUs), float32 elsewhere. "
+            "bfloat16 is ~1.8x faster than float32 on such a CPU at a relative error of "
+            f"{BF16_REL_ERROR['cpu']:.1e} against float32 (~{BF16_REL_ERROR['gpu']:.0e} on a "
+            "GPU)")
+
+
 def stylize_parser() -> argparse.ArgumentParser:
+    from adain_jax.nn.backends import DTYPE_CHOICES
+
     p = argparse.ArgumentParser(
         prog="stylize.py", description="Arbitrary style transfer with AdaIN (adain-jax).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--content", required=True,
+    p.add_argument("--content", "--content_dir", dest="content", required=True,
                    help="content image, folder of images (every content x style pair is written) "
                         "or video file (stylized frame by frame into one video)")
-    p.add_argument("--style", required=True,
+    p.add_argument("--style", "--style_dir", dest="style", required=True,
                    help="style image or folder; 'a.jpg,b.jpg' mixes several styles into one output")
     p.add_argument("--output", type=Path, default=None,
                    help="output file (one pair) or folder; default: "
                         "./<content>_stylized_<style>.<ext>")
-    p.add_argument("--vgg", default=None, help="VGG weights (.h5/.pth/.t7/.npz); default: shipped")
-    p.add_argument("--decoder", default=None, help="decoder weights (.pth/.t7/.npz); default: shipped")
-    p.add_argument("--alpha", type=float, default=1.0, help="style strength in [0, 1]")
-    p.add_argument("--style-weights", type=common.floats, default=None,
+    p.add_argument("--vgg", default=None,
+                   help="VGG weights (.h5/.pth/.t7/.npz/.safetensors); default: shipped")
+    p.add_argument("--decoder", default=None,
+                   help="decoder weights (.pth/.t7/.npz/.safetensors); default: shipped")
+    p.add_argument("--save-ext", "--save_ext", dest="save_ext", default=None,
+                   help="output format of generated names, e.g. .jpg (default: the content's)")
+    p.add_argument("--alpha", type=common.floats, default=[1.0],
+                   help="style strength in [0, 1]; several (0.25,0.5,1) write one output each, "
+                        "named <output>_alpha<value>, from one encoding of the images")
+    p.add_argument("--style-weights", "--style_interpolation_weights", dest="style_weights",
+                   type=common.floats, default=None,
                    help="interpolation weights for a comma-separated --style list, e.g. 1,1")
     p.add_argument("--mask", default=None,
                    help="spatial control: one mask per style (comma-separated), or one mask for "
                         "two styles (style 1 where white, style 2 where black)")
-    p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
-    p.add_argument("--content-size", type=common.size, default=512, help="shorter side; 0 keeps the original")
-    p.add_argument("--style-size", type=common.size, default=512, help="shorter side; 0 keeps the original")
+    p.add_argument("--preserve-color", "--preserve_color", dest="preserve_color",
+                   action="store_true", help="keep the content's colours")
+    p.add_argument("--content-size", "--content_size", dest="content_size", type=common.size,
+                   default=512, help="shorter side; 0 keeps the original")
+    p.add_argument("--style-size", "--style_size", dest="style_size", type=common.size,
+                   default=512, help="shorter side; 0 keeps the original")
     p.add_argument("--crop", action="store_true", help="centre-crop to a square of the size")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--batch-size", type=common.size, default=4, help="contents (video: frames) per forward pass")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                   help="compute dtype (bfloat16: ~1.8x faster on CPUs with AVX512-BF16/AMX through "
-                        "oneDNN, 1.2x on GPUs; ~1e-2 relative error)")
+    p.add_argument("--batch-size", type=common.size, default=4,
+                   help="contents (video: frames) per forward pass")
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help=_dtype_help())
     p.add_argument("--tile", type=common.size, default=None,
                    help="stylize large contents tile by tile in bounded memory (global AdaIN "
                         "statistics, blended overlaps): N = tile side in pixels for any content "
@@ -46,7 +70,9 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimize", action="store_true",
                    help="reference mode: Gatys et al. optimisation instead of the decoder (slow)")
     p.add_argument("--optimize-steps", type=common.size, default=300, help="steps of --optimize")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no notes")
+    p.add_argument("--no-compilation-cache", action="store_true",
+                   help="do not keep compiled programs in the user cache folder")
     v = p.add_argument_group("video (a --content that FFmpeg reads as video; detected by content)")
     v.add_argument("--temporal", choices=("both", "ema", "flow", "none"), default="both",
                    help="temporal consistency: 'ema' averages the content statistics over "
@@ -60,6 +86,7 @@ def stylize_parser() -> argparse.ArgumentParser:
 def stylize_main(argv=None) -> int:
     """``adain-stylize`` / ``python stylize.py``."""
     args = stylize_parser().parse_args(argv)
+    common.prepare_runtime(compilation_cache=not args.no_compilation_cache)
     return common.report_errors(lambda: _stylize(args))
 
 
@@ -84,7 +111,7 @@ def _stylize(args) -> int:
     for m in masks:
         if not m.is_file():
             raise ConfigError(f"mask {m} does not exist")
-    jobs = pipeline.plan_jobs(contents, style_groups, args.output)
+    jobs = pipeline.plan_jobs(contents, style_groups, args.output, suffix=args.save_ext)
     if args.optimize:
         from adain_jax.weights import load_vgg
 
@@ -103,17 +130,18 @@ def _stylize(args) -> int:
         preserve_color=args.preserve_color, content_size=args.content_size,
         style_size=args.style_size, crop=args.crop, overwrite=args.overwrite,
         batch_size=max(1, args.batch_size), optimize_steps=args.optimize_steps if args.optimize else 0,
-        dtype=resolve_dtype(None if args.dtype == "float32" else args.dtype),
+        dtype=resolve_dtype(args.dtype),
         progress=progress, tile=args.tile)
     for path in report.written:
         print(f"wrote {path}")
+    if report.written and not args.optimize:
+        common.note_backend(args.quiet)
     for what, why in report.failed:
         print(f"failed: {what}: {why}", file=sys.stderr)
     if report.failed:
         print(f"{len(report.failed)} of {len(jobs)} output(s) failed", file=sys.stderr)
         return 1
     return 0
-
 
 
 def _video_kind(path: str) -> str:
@@ -125,13 +153,13 @@ def _video_kind(path: str) -> str:
     p = Path(path)
     if not p.is_file() or p.suffix.lower() in IMAGE_SUFFIXES:  # images stay with PIL
         return "other"
-    try:
-        import av  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("av") is None:
         from adain_jax.video.io import OUTPUT_FORMATS
 
         if p.suffix.lower() in OUTPUT_FORMATS and p.suffix.lower() != ".gif":
-            raise ConfigError(f"{p}: video needs PyAV: pip install 'adain-jax[video]'") from None
+            raise ConfigError(f"{p}: video needs PyAV: pip install 'adain-jax[video]'")
         return "other"
     from adain_jax.errors import ImageError
     from adain_jax.video import io as vio
@@ -159,7 +187,9 @@ def _stylize_video(args) -> int:
         raise ConfigError("a video takes one style (or a mix a.jpg,b.jpg), not a folder of "
                           f"{len(style_paths)} styles")
     validate.video_job(n_styles=len(style_paths), n_masks=len(common.split(args.mask or "")),
-                       optimize=args.optimize, tile=args.tile, content_folder=False)
+                       optimize=args.optimize, tile=args.tile, content_folder=False,
+                       n_alphas=len(validate.alphas(args.alpha)))
+    (alpha,) = validate.alphas(args.alpha)
     validate.job_options(alpha_value=args.alpha, weights=args.style_weights,
                          n_styles=len(style_paths), n_masks=0, optimize=False,
                          preserve_color=args.preserve_color)
@@ -175,11 +205,11 @@ def _stylize_video(args) -> int:
     params = load_params(args.vgg, args.decoder)
     report = files.stylize_file(
         params, content, out, styles if len(styles) > 1 else styles[0],
-        style_weights=args.style_weights, alpha=args.alpha, preserve_color=args.preserve_color,
+        style_weights=args.style_weights, alpha=alpha, preserve_color=args.preserve_color,
         content_size=args.content_size, crop=args.crop, overwrite=args.overwrite,
         progress=not args.quiet, batch_size=max(1, args.batch_size),
         temporal="none" if args.no_temporal else args.temporal,
-        dtype=resolve_dtype(None if args.dtype == "float32" else args.dtype))
+        dtype=resolve_dtype(args.dtype))
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {report.output} ({report.frames} frames)")

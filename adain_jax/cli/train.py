@@ -43,6 +43,7 @@ def add_multihost_flags(p: argparse.ArgumentParser) -> None:
 
 
 def train_parser() -> argparse.ArgumentParser:
+    from adain_jax.nn.backends import DTYPE_CHOICES
     from adain_jax.training.config import TrainConfig
 
     d = TrainConfig()
@@ -58,9 +59,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="lr / (1 + lr_decay * step)")
     p.add_argument("--style-weight", type=float, default=d.style_weight)
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), default=d.dtype,
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default=d.dtype,
                    help="compute dtype; params and optimizer state stay float32 (bfloat16: "
-                        "oneDNN kernels on a bf16-capable CPU, ~1.7x faster there)")
+                        "oneDNN kernels on a bf16-capable CPU, ~1.7x faster there; auto: "
+                        "bfloat16 where the hardware computes it natively)")
     p.add_argument("--vgg", default=None, help="VGG weights (default: the shipped normalised VGG)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers, help="image decoding workers per host")
@@ -85,6 +87,7 @@ def _diverged(e) -> int:
 def train_main(argv=None) -> int:
     """``adain-train`` / ``python train.py``."""
     args = train_parser().parse_args(argv)
+    common.prepare_runtime()
     from adain_jax.training import TrainConfig, TrainingDiverged, TrainingInterrupted, train
 
     config = TrainConfig(**vars(args))

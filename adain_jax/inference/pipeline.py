@@ -76,15 +76,22 @@ def style_labels(styles: Sequence[Path]) -> dict[Path, str]:
     return labels
 
 
+def alpha_output(path: Path, alpha: float) -> Path:
+    """Where one of several strengths goes: ``out.jpg`` -> ``out_alpha0.25.jpg``."""
+    return path.with_name(f"{path.stem}_alpha{validate.alpha_tag(alpha)}{path.suffix}")
+
+
 def plan_jobs(contents: Sequence[Path], style_groups: Sequence[tuple[Path, ...]],
-              output: Path | None) -> list[Job]:
+              output: Path | None, suffix: str | None = None) -> list[Job]:
     """Every content x style group, each with its own output.
 
     ``output`` is a file (one job only) or a folder (default: the current folder). Contents
     in different folders are written to the same relative folders under it (the input tree
-    mirrored from the contents' common folder). Raises :class:`ConfigError` before anything
-    is written if two jobs would still share an output or an output is an input.
+    mirrored from the contents' common folder); ``suffix`` (``'.jpg'``) sets the format of
+    names made here (default: the content's). Raises :class:`ConfigError` before anything is
+    written if two jobs would still share an output or an output is an input.
     """
+    suffix = validate.save_ext(suffix)
     many = len(contents) * len(style_groups) > 1
     inputs = [*contents, *(s for g in style_groups for s in g)]
     if output is not None and output.suffix and not output.is_dir():
@@ -101,12 +108,13 @@ def plan_jobs(contents: Sequence[Path], style_groups: Sequence[tuple[Path, ...]]
     for c in contents:
         sub = Path(os.path.abspath(c.parent)).relative_to(root)
         for g in style_groups:
-            jobs.append(Job(c, g, folder / sub / output_name(c, g, labels=labels)))
+            jobs.append(Job(c, g, folder / sub / output_name(c, g, suffix, labels=labels)))
     validate.outputs([j.output for j in jobs], inputs)
     return jobs
 
 
-def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, mask_paths=(),
+def run(params, jobs: Sequence[Job], *, alpha: float | Sequence[float] = 1.0, style_weights=None,
+        mask_paths=(),
         preserve_color: bool = False, content_size: int = 512, style_size: int = 512,
         crop: bool = False, overwrite: bool = False, batch_size: int = 4, dtype=None,
         optimize_steps: int = 0, progress: Callable | None = None, tile: int | None = None) -> Report:
@@ -115,20 +123,26 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
     ``optimize_steps > 0`` replaces the decoder by Gatys et al. optimisation (reference mode).
     ``tile``: None stylizes contents larger than ``tiling.AUTO_TILE_PIXELS`` tile by tile
     (``tiling.stylize_tiled``, bounded memory), 0 never tiles, N > 0 tiles with N-pixel tiles
-    any content with a side longer than N.
+    any content with a side longer than N. Several ``alpha`` values (``[0.25, 0.5, 1]``) give
+    one output per value (``alpha_output``), decoded from one encoding of each content.
     """
     validate.job_options(alpha_value=alpha, weights=style_weights,
                          n_styles=len(jobs[0].styles) if jobs else 1, n_masks=len(mask_paths),
                          optimize=optimize_steps > 0, preserve_color=preserve_color,
                          tile=tile, overlap=tiling.DEFAULT_OVERLAP)
-    validate.outputs([j.output for j in jobs],
+    alphas = validate.alphas(alpha)
+    outputs = ((lambda job: [alpha_output(job.output, a) for a in alphas]) if len(alphas) > 1
+               else (lambda job: [job.output]))
+    validate.outputs([o for j in jobs for o in outputs(j)],
                      [*(j.content for j in jobs), *(s for j in jobs for s in j.styles),
                       *mask_paths])
     report = Report()
     todo = []
     for job in jobs:
-        if job.output.exists() and not overwrite:
-            report.failed.append((str(job.output), "exists; pass --overwrite to replace it"))
+        existing = [o for o in outputs(job) if o.exists()] if not overwrite else []
+        if existing and len(existing) == len(outputs(job)):
+            report.failed.extend((str(o), "exists; pass --overwrite to replace it")
+                                 for o in existing)
         else:
             todo.append(job)
     style_cache: dict[Path, object] = {}
@@ -172,7 +186,7 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
             groups.setdefault(key, []).append((job, content, masks))
         for (shape, style_paths, has_masks), items in groups.items():
             if not optimize_steps and tiling.should_tile(shape, tile):
-                _run_tiled(params, items, style_paths, style_input, alpha=alpha,
+                _run_tiled(params, items, style_paths, style_input, alphas=alphas, outputs=outputs,
                            style_weights=style_weights, preserve_color=preserve_color, dtype=dtype,
                            tile=tile, overwrite=overwrite, report=report, bar=bar)
                 continue
@@ -183,45 +197,48 @@ def run(params, jobs: Sequence[Job], *, alpha: float = 1.0, style_weights=None, 
                 style_img = image_io.load_image(style_paths[0], size=style_size or None, crop=crop)
                 out = np.stack([gatys(params["vgg"], c, style_img, steps=optimize_steps)
                                 for _, c, _ in items])
-                _save_all(items, out, overwrite, report, bar)
+                _save_all(items, out[None], outputs, overwrite, report, bar)
                 continue
             styles = [style_input(p) for p in style_paths]
             if preserve_color:  # one recoloured style per content
                 styles = [np.broadcast_to(s, (len(items),) + s.shape) for s in styles]
             masks = np.stack([np.stack(m) for _, _, m in items]) if has_masks else None
-            out = np.asarray(transfer.stylize(
-                params, batch, styles, alpha=alpha,
+            out = np.asarray(transfer.stylize_alphas(
+                params, batch, styles, alphas,
                 style_weights=None if has_masks else style_weights, masks=masks,
                 preserve_color=preserve_color, dtype=dtype))
-            _save_all(items, out, overwrite, report, bar)
+            _save_all(items, out, outputs, overwrite, report, bar)
     if bar:
         bar.close()
     return report
 
 
-def _run_tiled(params, items, style_paths, style_input, *, alpha, style_weights, preserve_color,
-               dtype, tile, overwrite, report, bar) -> None:
-    """Large contents one at a time, tile by tile (no full-size batch copy)."""
+def _run_tiled(params, items, style_paths, style_input, *, alphas, outputs, style_weights,
+               preserve_color, dtype, tile, overwrite, report, bar) -> None:
+    """Large contents one at a time, tile by tile (no full-size batch copy); each alpha
+    is a separate tiled pass."""
     styles = [style_input(p) for p in style_paths]
     size = tile if tile else tiling.DEFAULT_TILE
     for i, (job, content, masks) in enumerate(items):
-        out = tiling.stylize_tiled(
-            params, content, styles, tile=size, alpha=alpha,
+        outs = [tiling.stylize_tiled(
+            params, content, styles, tile=size, alpha=a,
             style_weights=None if masks is not None else style_weights,
             masks=np.stack(masks) if masks is not None else None,
-            preserve_color=preserve_color, dtype=dtype)
+            preserve_color=preserve_color, dtype=dtype) for a in alphas]
         items[i] = (job, None, None)  # drop the content before saving
         del content
-        _save_all([(job, None, None)], [out], overwrite, report, bar)
-        del out
+        _save_all([(job, None, None)], [[o] for o in outs], outputs, overwrite, report, bar)
+        del outs
 
 
-def _save_all(items, images, overwrite: bool, report: Report, bar) -> None:
-    for (job, _, _), img in zip(items, images):
-        try:
-            image_io.save_image(job.output, img, overwrite=overwrite)
-            report.written.append(job.output)
-        except AdainError as e:
-            report.failed.append((str(job.output), str(e)))
+def _save_all(items, images, outputs, overwrite: bool, report: Report, bar) -> None:
+    """``images[a][i]``: item i at the a-th alpha, written to ``outputs(job)[a]``."""
+    for i, (job, _, _) in enumerate(items):
+        for target, per_alpha in zip(outputs(job), images):
+            try:
+                image_io.save_image(target, per_alpha[i], overwrite=overwrite)
+                report.written.append(target)
+            except AdainError as e:
+                report.failed.append((str(target), str(e)))
         if bar:
             bar.update(1)

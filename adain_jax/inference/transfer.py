@@ -44,22 +44,31 @@ def _decode_to_content(params, target: Array, height: int, width: int, dtype) ->
     return jnp.clip(out[:, :height, :width].astype(jnp.float32), 0.0, 1.0)
 
 
+def _decode_alphas(params, stylized: Array, c_feat: Array, alphas: Array, height: int,
+                   width: int, dtype) -> Array:
+    """One decoded batch per alpha from one encoding: (A, N, height, width, 3)."""
+    targets = jax.vmap(lambda a: ops.blend(stylized, c_feat, a))(alphas)
+    out = _decode_to_content(params, targets.reshape((-1,) + targets.shape[2:]), height, width,
+                             dtype)
+    return out.reshape(targets.shape[:2] + out.shape[1:])
+
+
 @functools.partial(jax.jit, static_argnames="dtype")
-def _stylize_stats(params, content: Array, mean: Array, std: Array, alpha, dtype=None) -> Array:
+def _stylize_stats(params, content: Array, mean: Array, std: Array, alphas, dtype=None) -> Array:
     h, w = content.shape[1:3]
     c_feat = models.encode(params["vgg"], layers.pad_to_multiple(content), dtype=dtype)[-1]
-    target = ops.blend(ops.adain_from_stats(c_feat, mean, std), c_feat, alpha)
-    return _decode_to_content(params, target, h, w, dtype)
+    return _decode_alphas(params, ops.adain_from_stats(c_feat, mean, std), c_feat, alphas, h, w,
+                          dtype)
 
 
 @functools.partial(jax.jit, static_argnames="dtype")
-def _stylize_masked(params, content: Array, means: Array, stds: Array, masks: Array, alpha,
+def _stylize_masked(params, content: Array, means: Array, stds: Array, masks: Array, alphas,
                     dtype=None) -> Array:
     h, w = content.shape[1:3]
     c_feat = models.encode(params["vgg"], layers.pad_to_multiple(content), dtype=dtype)[-1]
     feat_masks = ops.feature_masks(layers.pad_to_multiple(masks), layers.DOWNSCALE)
-    target = ops.blend(ops.masked_adain(c_feat, means, stds, feat_masks), c_feat, alpha)
-    return _decode_to_content(params, target, h, w, dtype)
+    return _decode_alphas(params, ops.masked_adain(c_feat, means, stds, feat_masks), c_feat,
+                          alphas, h, w, dtype)
 
 
 def _recolour(style: Array, content: Array) -> Array:
@@ -100,7 +109,21 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
     Returns:
       Stylized images shaped like ``content``, float32 in [0, 1].
     """
-    alpha = validate.alpha(alpha)
+    return stylize_alphas(params, content, style, [validate.alpha(alpha)], style_weights,
+                          masks, preserve_color, dtype)[0]
+
+
+def stylize_alphas(params, content, style, alphas: Sequence[float],
+                   style_weights: Sequence[float] | None = None, masks=None,
+                   preserve_color: bool = False, dtype=None) -> Array:
+    """:func:`stylize` at several style strengths from one encoding of the content and styles.
+
+    Args:
+      alphas: A strengths in [0, 1], all different; the other arguments as in :func:`stylize`.
+    Returns:
+      (A, *content.shape) float32 in [0, 1]: one stylized image (or batch) per alpha.
+    """
+    alphas = jnp.asarray(validate.alphas(list(alphas)), jnp.float32)
     content_b, single = validate.as_batch(content, "content")
     styles = validate.styles(style, style_weights, masks, StyleStats)
     n = content_b.shape[0]
@@ -112,12 +135,11 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
         stats.append(StyleStats(*(jnp.broadcast_to(a, (n,) + a.shape[1:]) for a in st)))
     means = jnp.stack([st.mean for st in stats])
     stds = jnp.stack([st.std for st in stats])
-    alpha = jnp.float32(alpha)
     if masks is not None:
         m = validate.masks(masks, n, len(stats), tuple(content_b.shape[1:3]))
-        out = _stylize_masked(params, content_b, means, stds, m, alpha, dtype=dtype)
+        out = _stylize_masked(params, content_b, means, stds, m, alphas, dtype=dtype)
     else:
         weights = validate.style_weights(style_weights, len(stats))
         mean, std = ops.mix_stats(means, stds, weights) if len(stats) > 1 else (means[0], stds[0])
-        out = _stylize_stats(params, content_b, mean, std, alpha, dtype=dtype)
-    return out[0] if single else out
+        out = _stylize_stats(params, content_b, mean, std, alphas, dtype=dtype)
+    return out[:, 0] if single else out

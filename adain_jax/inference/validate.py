@@ -31,6 +31,37 @@ def alpha(value) -> float:
     return a
 
 
+def alphas(value) -> list[float]:
+    """One style strength or several (``--alpha 0.25,0.5,1``: one output each), each in
+    [0, 1], no two the same once written into an output name."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise ConfigError("give at least one alpha")
+    out = [alpha(v) for v in values]
+    tags = [alpha_tag(a) for a in out]
+    if len(set(tags)) != len(tags):
+        raise ConfigError(f"alphas {', '.join(tags)} repeat a value; each gives one output")
+    return out
+
+
+def alpha_tag(value: float) -> str:
+    """How an alpha appears in an output name: ``0.25`` -> ``'0.25'``, ``1.0`` -> ``'1'``."""
+    return f"{value:g}"
+
+
+def save_ext(value: str | None) -> str | None:
+    """Output extension (``'jpg'`` or ``'.jpg'``) -> ``'.jpg'``; None keeps the content's."""
+    if value is None or value == "":
+        return None
+    from adain_jax.image_io import IMAGE_SUFFIXES
+
+    ext = value.lower() if value.startswith(".") else f".{value.lower()}"
+    if ext not in IMAGE_SUFFIXES:
+        raise ConfigError(f"output extension {value!r} is not one of "
+                          f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+    return ext
+
+
 def as_batch(img, what: str) -> tuple[Array, bool]:
     """(H, W, 3) or (N, H, W, 3) -> (float32 batch, whether it was a single image).
 
@@ -183,7 +214,7 @@ def outputs(paths: Sequence[Path], inputs: Iterable[Path] = ()) -> None:
 def job_options(*, alpha_value, weights, n_styles: int, n_masks: int, optimize: bool,
                 preserve_color: bool, tile: int | None = None, overlap: int = 0) -> None:
     """Everything the file pipeline can check before it reads or writes a file."""
-    alpha(alpha_value)
+    several = len(alphas(alpha_value)) > 1
     tile_option(tile, overlap)
     if weights is not None:
         if n_masks:
@@ -192,7 +223,8 @@ def job_options(*, alpha_value, weights, n_styles: int, n_masks: int, optimize: 
             raise ConfigError(f"{len(weights)} style weights for {n_styles} style(s)")
         style_weights(weights, n_styles)
     mask_count(n_masks, n_styles)
-    if optimize and (n_styles > 1 or n_masks or preserve_color or alpha(alpha_value) != 1.0):
+    if optimize and (n_styles > 1 or n_masks or preserve_color or several
+                     or alphas(alpha_value)[0] != 1.0):
         raise ConfigError("the optimisation mode takes one style and no masks, colour "
                           "preservation or alpha")
 
@@ -269,8 +301,11 @@ def video_frame(frame, hw: tuple[int, int] | None, index: int) -> tuple[int, int
     return shape[:2]
 
 
-def video_job(*, n_styles: int, n_masks: int, optimize: bool, tile, content_folder: bool) -> None:
+def video_job(*, n_styles: int, n_masks: int, optimize: bool, tile, content_folder: bool,
+              n_alphas: int = 1) -> None:
     """What the stylize CLI refuses for a video content before it reads or writes a file."""
+    if n_alphas != 1:
+        raise ConfigError("a video takes one --alpha (several strengths are for images)")
     if content_folder:
         raise ConfigError("a video content takes one output file, not a folder of contents")
     if n_masks:

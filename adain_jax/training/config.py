@@ -41,7 +41,9 @@ class TrainConfig:
     def validate(self) -> None:
         if not self.workdir:
             raise ConfigError("a --workdir is required")
-        backends.resolve_dtype(self.dtype)
+        if self.dtype not in backends.DTYPE_CHOICES:  # 'auto' is resolved once jax runs
+            raise ConfigError(f"dtype must be one of {', '.join(backends.DTYPE_CHOICES)}, "
+                              f"not {self.dtype!r}")
         validate.distributed(self.coordinator, self.num_processes, self.process_id, self.tpu)
         positive = ("steps", "batch_size", "crop_size", "resize", "checkpoint_every", "keep",
                     "log_every")

@@ -161,7 +161,11 @@ class PairLoader:
             self._streams[role] = self._build(role, stream_id, spec, tfds_data_dir)
 
     def _build(self, role: str, stream_id: int, spec: str, tfds_data_dir: str | None):
-        import grain
+        try:
+            import grain
+        except ImportError:
+            raise ConfigError("training needs grain, part of the training extra: "
+                              "pip install 'adain-jax[train]'") from None
 
         source = open_source(spec, tfds_data_dir)
         n_total = len(source)

@@ -73,7 +73,8 @@ class TfdsSource:
             import tensorflow_datasets as tfds
         except ImportError as exc:
             raise ConfigError(
-                f"{spec}: tensorflow-datasets is not installed ({one_line(exc)})") from None
+                f"{spec}: tensorflow-datasets is not installed ({one_line(exc)}); "
+                "pip install 'adain-jax[train]'") from None
         data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or None
         name = parsed["name"]
         where = data_dir or "the default tfds data_dir (~/tensorflow_datasets)"

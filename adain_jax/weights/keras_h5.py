@@ -61,14 +61,19 @@ def _checked_dataset(ds, where: str, want: tuple, h5py) -> None:
 
 
 def read_keras_vgg(path: str | os.PathLike, max_bytes: int | Budget | None = None) -> dict:
-    """Un-normalised VGG tree (Caffe preprocessing) from a Keras VGG-19 h5 file.
+    """Un-normalised VGG tree (Caffe preprocessing) from a Keras VGG-19 h5 file (needs h5py,
+    which only this reader uses: ``pip install 'adain-jax[keras]'``).
 
     Args:
       path: the file.
       max_bytes: byte budget for the datasets read (default
         :data:`adain_jax.weights.budget.DEFAULT_MAX_BYTES`).
     """
-    import h5py
+    try:
+        import h5py
+    except ImportError:
+        raise WeightsError(f"{path}: reading Keras .h5 weights needs h5py: "
+                           "pip install 'adain-jax[keras]' (or h5py)") from None
 
     path = Path(path)
     require_file(path)

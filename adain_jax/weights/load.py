@@ -12,9 +12,10 @@ Supported inputs (dispatch on suffix, then on content):
   normalisation.
 * The authors' Lua ``vgg_normalised.t7`` / ``decoder.t7`` (:mod:`adain_jax.weights.torch7`): convolution
   layers in order.
-* Our own ``.npz`` format (below).
+* Our own ``.npz`` format (:mod:`adain_jax.weights.npz`) and safetensors files
+  (:mod:`adain_jax.weights.safetensors_io`: our layout, or a PyTorch state dict).
 
-Our own format is described in :mod:`adain_jax.weights.npz`.
+``save_params`` writes our ``.npz`` or, for a ``.safetensors`` name, safetensors.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from adain_jax.errors import AdainError, WeightsError, one_line
-from adain_jax.weights.budget import Budget
+from adain_jax.weights import npz, safetensors_io
+from adain_jax.weights.budget import Budget, as_budget
 from adain_jax.weights.keras_h5 import read_keras_vgg
 from adain_jax.weights.npz import load_tree
 from adain_jax.weights.tables import (AUTHORS_DECODER_PTH, AUTHORS_VGG_PTH,
@@ -81,17 +83,21 @@ def _t7_tree(path: Path, order: tuple[str, ...], part: str, exact: bool,
 
 
 def sniff_format(path: str | os.PathLike) -> str:
-    """'keras', 'torch', 't7' or 'npz', from the content (suffix as a tie-break)."""
+    """'keras', 'torch', 't7', 'npz' or 'safetensors', from the content (suffix as a
+    tie-break)."""
     path = Path(path)
     require_file(path)
     try:
         with open(path, "rb") as f:
             head = f.read(16)
+        size = path.stat().st_size
     except OSError as e:
         raise WeightsError(f"cannot read {path}: {e.strerror or e}") from None
     suffix = path.suffix.lower()
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "keras"
+    if safetensors_io.looks_like(head, size):
+        return "safetensors"
     if head.startswith(b"PK"):
         if suffix == ".npz":
             return "npz"
@@ -109,14 +115,53 @@ def sniff_format(path: str | os.PathLike) -> str:
         return "torch"
     if suffix == ".t7" or head[:4] == (4).to_bytes(4, "little"):
         return "t7"
-    known = {".h5": "keras", ".hdf5": "keras", ".pth": "torch", ".pt": "torch", ".npz": "npz"}
+    known = {".h5": "keras", ".hdf5": "keras", ".pth": "torch", ".pt": "torch", ".npz": "npz",
+             ".safetensors": "safetensors"}
     if suffix in known:
         raise WeightsError(f"{path}: not a valid {suffix} file (unrecognised content)")
-    raise WeightsError(f"{path}: unknown weight format (expected .h5, .pth, .t7 or .npz)")
+    raise WeightsError(f"{path}: unknown weight format (expected .h5, .pth, .t7, .npz or "
+                       ".safetensors)")
+
+
+def parts_in(path: str | os.PathLike) -> set[str] | None:
+    """The parts (``'vgg'``, ``'decoder'``) a file in our own layout (``.npz``, safetensors)
+    holds, read from its index only; None for the other formats."""
+    kind = sniff_format(path)
+    if kind == "safetensors":
+        return safetensors_io.parts(path)
+    if kind == "npz":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n[:-4] for n in z.namelist() if n.endswith(".npy")]
+        except (zipfile.BadZipFile, OSError) as e:
+            raise WeightsError(f"{path}: corrupt zip archive ({e})") from None
+        return {n.split("/", 1)[0] for n in names if not n.startswith("__")}
+    return None
+
+
+def save_params(path: str | os.PathLike, tree, dtype=np.float32, overwrite: bool = False) -> Path:
+    """Write ``tree`` (e.g. ``{'decoder': ...}``) atomically: safetensors for a
+    ``.safetensors`` name, our ``.npz`` otherwise."""
+    if Path(path).suffix.lower() == safetensors_io.SUFFIX:
+        return safetensors_io.save(path, tree, dtype=dtype, overwrite=overwrite)
+    return npz.save_params(path, tree, dtype=dtype, overwrite=overwrite)
+
+
+def _safetensors_part(path: Path, part: str, max_bytes: int | Budget | None = None) -> dict:
+    """A part from a safetensors file: our layout, or a PyTorch state dict of that part. The
+    whole file counts against the byte budget (its tensors are read whole)."""
+    as_budget(max_bytes).charge(path.stat().st_size, f"{path} (safetensors)")
+    flat = safetensors_io.load_flat(path)
+    if not safetensors_io.is_tree_layout(flat):
+        return _torch_vgg(flat, str(path)) if part == "vgg" else _torch_decoder(flat, str(path))
+    return _tree_part(path, safetensors_io.load_tree(path), part)
 
 
 def _npz_part(path: Path, part: str, max_bytes: int | Budget | None = None) -> dict:
-    tree = load_tree(path, max_bytes)
+    return _tree_part(path, load_tree(path, max_bytes), part)
+
+
+def _tree_part(path: Path, tree: dict, part: str) -> dict:
     if part not in tree:
         have = ", ".join(sorted(tree)) or "nothing"
         raise WeightsError(f"{path}: holds no '{part}' weights (it has: {have})")
@@ -171,6 +216,8 @@ def _load_vgg(path: Path, normalise: bool, max_bytes) -> dict:
         return convert_keras_vgg(path, normalise=normalise, max_bytes=max_bytes)
     if kind == "npz":
         return _npz_part(path, "vgg", max_bytes)
+    if kind == "safetensors":
+        return _safetensors_part(path, "vgg", max_bytes)
     if kind == "t7":
         return _t7_tree(path, T7_VGG_ORDER, "vgg", exact=False, max_bytes=max_bytes)
     from adain_jax.weights.torch_pickle import load_pth
@@ -180,7 +227,8 @@ def _load_vgg(path: Path, normalise: bool, max_bytes) -> dict:
 
 def load_decoder(path: str | os.PathLike | None = None,
                  max_bytes: int | Budget | None = None) -> dict:
-    """Decoder tree from the authors' decoder.pth/.t7 or our .npz; ``None`` loads the shipped one.
+    """Decoder tree from the authors' decoder.pth/.t7, our .npz or safetensors; ``None``
+    loads the shipped one.
 
     Args:
       path: the weight file (format sniffed from its content).
@@ -201,6 +249,8 @@ def _load_decoder(path: Path, max_bytes) -> dict:
         raise WeightsError(f"{path}: a Keras VGG-19 file holds no decoder")
     if kind == "npz":
         return _npz_part(path, "decoder", max_bytes)
+    if kind == "safetensors":
+        return _safetensors_part(path, "decoder", max_bytes)
     if kind == "t7":
         return _t7_tree(path, T7_DECODER_ORDER, "decoder", exact=True, max_bytes=max_bytes)
     from adain_jax.weights.torch_pickle import load_pth
@@ -208,4 +258,5 @@ def _load_decoder(path: Path, max_bytes) -> dict:
     return _torch_decoder(load_pth(path, max_bytes), str(path))
 
 
-__all__ = ["load_vgg", "load_decoder", "convert_keras_vgg", "sniff_format"]
+__all__ = ["load_vgg", "load_decoder", "convert_keras_vgg", "sniff_format", "parts_in",
+           "save_params"]

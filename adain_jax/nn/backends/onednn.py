@@ -9,88 +9,130 @@ and kernels are rounded to bf16 with f32 accumulation and a kernel-rounding comp
 backward pass reuses the forward kernel for the input gradient (a full convolution with the
 flipped, transposed kernel) and oneDNN's backward-weights kernel for the kernel and bias.
 
-The library is compiled once from ``csrc/onednn_conv.cc`` with the system C++ compiler
-against the ``onednn-cpu-gomp`` wheel's ``libdnnl`` and jaxlib's FFI headers, and cached
-under ``$ADAIN_JAX_CACHE``. Without a compiler, oneDNN or an AVX-512 CPU, ``available()`` is
-False (``reason()`` says why) and the models use XLA; bf16 also needs AVX512-BF16 or AMX.
-``ADAIN_JAX_ONEDNN=0`` disables it.
+The kernels (``csrc/onednn_conv.cc``) are compiled when the package is built (CMakeLists.txt,
+scikit-build-core) into ``_onednn_kernels.so`` next to this file, with oneDNN's
+``libdnnl.so.3`` beside it. Nothing is compiled or cached at run time: the only library ever
+loaded is the one the installed ``adain-jax`` distribution lists in its RECORD, with the hash
+recorded there. Without it (no compiler at install, not Linux x86_64), without an AVX-512 CPU or
+with ``ADAIN_JAX_ONEDNN=0``, ``available()`` is False (``reason()`` says why) and the models use
+XLA; bf16 also needs AVX512-BF16 or AMX.
 """
 from __future__ import annotations
 
+import base64
 import ctypes
 import functools
 import hashlib
+import json
 import logging
 import os
-import shutil
-import subprocess
 import sys
-import sysconfig
-import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adain_jax import fs
 from adain_jax.nn import layers
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("csrc") / "onednn_conv.cc"
+HERE = Path(__file__).resolve().parent
+DISTRIBUTION = "adain-jax"
+EXTENSION = "_onednn_kernels"          # adain_jax/nn/backends/_onednn_kernels*.so
+BUILD_INFO = "_onednn_build.json"      # written by CMakeLists.txt at build time
 FWD, FWD_BF16, FWD_F32 = "adain_conv3x3_fwd", "adain_conv3x3_fwd_bf16", "adain_conv3x3_fwd_f32"
 BWD_W, BWD_W_F32 = "adain_conv3x3_bwd_w", "adain_conv3x3_bwd_w_f32"
 BF16_ISAS = ("avx512_core_bf16", "avx512_core_fp16", "avx512_core_amx", "avx512_core_amx_fp16")
 ISAS = ("avx512_core", "avx512_core_vnni", *BF16_ISAS)  # what oneDNN reports; measured faster
-CXXFLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w")
+#: /proc/cpuinfo flags of oneDNN's avx512_core level (what the kernels need at least).
+AVX512_CORE_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512dq")
 _state: dict = {}
 
 
-def _prefixes() -> list[Path]:
-    roots = [os.environ.get("DNNL_ROOT"), sysconfig.get_path("data"), sys.prefix,
-             sys.base_prefix, "/usr/local", "/usr"]
-    return [Path(r) for r in dict.fromkeys(r for r in roots if r)]
+def cpu_could_use() -> bool:
+    """Whether this machine could run the kernels (Linux x86_64 with AVX-512), built or not."""
+    if sys.platform != "linux" or os.uname().machine not in ("x86_64", "AMD64"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(AVX512_CORE_FLAGS) <= set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return False
 
 
-def find_onednn() -> tuple[Path, Path] | None:
-    """(include dir, lib dir) of a oneDNN 3.x install (the pip wheels put it under the prefix)."""
-    for root in _prefixes():
-        inc, lib = root / "include", root / "lib"
-        if (inc / "oneapi" / "dnnl" / "dnnl.hpp").is_file() and any(lib.glob("libdnnl.so*")):
-            return inc, lib
+def _record_hash(entry) -> str | None:
+    return entry.hash.value if entry.hash is not None and entry.hash.mode == "sha256" else None
+
+
+def _sha256_b64(path: Path) -> str:
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _editable_source(dist) -> Path | None:
+    """The source folder of an editable install (PEP 610 ``direct_url.json``), else None."""
+    try:
+        info = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return None
+    url = info.get("url", "")
+    if info.get("dir_info", {}).get("editable") and url.startswith("file://"):
+        return Path(url[len("file://"):]).resolve()
     return None
 
 
-def _build(out_dir: Path) -> Path:
-    """Compiles the custom-call library (cached by a hash of source, headers and paths)."""
-    found = find_onednn()
-    if found is None:
-        raise RuntimeError("oneDNN not found (pip install onednn-cpu-gomp onednn-devel-cpu-gomp)")
-    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if cxx is None:
-        raise RuntimeError("no C++ compiler (g++) on PATH")
-    inc, lib = found
-    ffi_inc = Path(jax.ffi.include_dir())
-    lib_so = sorted(lib.glob("libdnnl.so*"))[0]
-    key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), (ffi_inc / "xla" / "ffi" / "api" / "ffi.h").read_bytes(),
-                 str(lib_so.resolve()).encode(), cxx.encode(), " ".join(CXXFLAGS).encode()):
-        key.update(part)
-    target = out_dir / f"adain_onednn_{key.hexdigest()[:16]}.so"
-    if target.is_file():
-        return target
-    with tempfile.TemporaryDirectory(prefix="adain-onednn-") as build:
-        tmp = os.path.join(build, target.name)
-        cmd = [cxx, *CXXFLAGS, str(SOURCE), f"-I{inc}",
-               f"-I{ffi_inc}", f"-L{lib}", "-ldnnl", f"-Wl,-rpath,{lib}", "-o", tmp]
-        log.info("building the oneDNN convolution library: %s", " ".join(cmd))
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if done.returncode:
-            raise RuntimeError(f"compiling {SOURCE.name} failed: {done.stderr.strip()[-500:]}")
-        with open(tmp, "rb") as f:
-            fs.atomic_write(target, f.read(), mode=0o755 & fs.new_file_mode() | 0o100)
-    return target
+def extension_path() -> Path:
+    """The kernels library of the installed package, verified; raises RuntimeError with the
+    reason when there is none.
+
+    Only a file that the installed ``adain-jax`` distribution's RECORD lists, with the same
+    sha256, in this package's folder (or, for an editable install of this source tree, where
+    the install put it) is accepted: never a file from a cache, the working directory or an
+    environment variable."""
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise RuntimeError("adain-jax is not installed (pip install .), so its oneDNN kernels "
+                           "are not built") from None
+    editable = _editable_source(dist)
+    if not (editable and HERE.is_relative_to(editable)):
+        location = Path(dist.locate_file("adain_jax/nn/backends")).resolve()
+        if location != HERE:
+            raise RuntimeError(f"this adain_jax ({HERE}) is not the installed one ({location})")
+    for entry in dist.files or ():
+        name = entry.as_posix()
+        if not (name.startswith(f"adain_jax/nn/backends/{EXTENSION}") and name.endswith(".so")):
+            continue
+        path = Path(entry.locate()).resolve()
+        if path.parent != HERE and not editable:
+            raise RuntimeError(f"{path} is outside the package folder {HERE}")
+        st = path.stat()
+        if st.st_mode & 0o022 or st.st_uid not in (0, os.getuid(), HERE.stat().st_uid):
+            raise RuntimeError(f"{path} is writable by others or has a foreign owner")
+        expected = _record_hash(entry)
+        if expected is None or _sha256_b64(path) != expected:
+            raise RuntimeError(f"{path} does not match the hash the installation recorded")
+        return path
+    raise RuntimeError("the oneDNN kernels were not built when adain-jax was installed "
+                       "(needs Linux x86_64, a C++ compiler with OpenMP and oneDNN at install "
+                       "time; see the README)")
+
+
+def build_info(path: Path | None = None) -> dict:
+    """What the kernels were built against (``jaxlib``, ``onednn``, ``compiler``)."""
+    try:
+        return json.loads(((path or extension_path()).parent / BUILD_INFO).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
 
 
 def _load() -> None:
@@ -98,12 +140,16 @@ def _load() -> None:
         raise RuntimeError("disabled by ADAIN_JAX_ONEDNN=0")
     if sys.platform != "linux":
         raise RuntimeError(f"only built on Linux, not {sys.platform}")
-    path = _build(fs.user_cache_dir() / "onednn")
+    path = extension_path()
+    built = build_info(path).get("jaxlib", "")
+    running = metadata.version("jaxlib")
+    if built and _version(running) < _version(built):
+        raise RuntimeError(f"the kernels were built against jaxlib {built}'s FFI, this is "
+                           f"jaxlib {running}; reinstall adain-jax")
     try:
         lib = ctypes.CDLL(str(path))
-    except OSError:  # a damaged cached build (e.g. a full disk): rebuild once
-        path.unlink(missing_ok=True)
-        lib = ctypes.CDLL(str(_build(path.parent)))
+    except OSError as e:
+        raise RuntimeError(f"cannot load {path.name}: {e}") from None
     lib.adain_onednn_isa.restype = ctypes.c_char_p
     isa = lib.adain_onednn_isa().decode()
     if isa not in ISAS:
@@ -112,11 +158,12 @@ def _load() -> None:
                          (FWD_F32, "AdainConv3x3FwdF32"), (BWD_W, "AdainConv3x3BwdW"),
                          (BWD_W_F32, "AdainConv3x3BwdWF32")):
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
-    _state["isa"] = isa
+    _state["isa"], _state["path"] = isa, path
 
 
 def available() -> bool:
-    """Builds and registers the kernels on first call; False (with ``reason()``) if impossible."""
+    """Loads and registers the packaged kernels on first call; False (with ``reason()``) if
+    impossible."""
     if "ok" not in _state:
         try:
             _load()
