@@ -60,36 +60,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None] | b
       ``path`` as a ``Path``. ``OSError`` (and anything ``write`` raises) propagates after the
       temporary file was removed; callers turn it into their own one-line error.
     """
-    path = Path(path)
-    if not overwrite and path.exists():
-        raise FileExistsError(errno.EEXIST, "exists", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(write, str):
-                write = write.encode("utf-8")
-            if isinstance(write, (bytes, bytearray, memoryview)):
-                data = memoryview(write)
-                f.write(data)
-                f.flush()
-                size = os.fstat(f.fileno()).st_size
-                if size != data.nbytes:
-                    raise OSError(errno.EIO, f"short write ({size} of {data.nbytes} bytes)")
-            else:
-                write(f)
-                f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, new_file_mode() if mode is None else mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
-    return path
+    if isinstance(write, str):
+        write = write.encode("utf-8")
+    with atomic_path(path, overwrite=overwrite, mode=mode) as tmp, open(tmp, "wb") as f:
+        if isinstance(write, (bytes, bytearray, memoryview)):
+            data = memoryview(write)
+            f.write(data)
+            f.flush()
+            size = os.fstat(f.fileno()).st_size
+            if size != data.nbytes:
+                raise OSError(errno.EIO, f"short write ({size} of {data.nbytes} bytes)")
+        else:
+            write(f)
+    return Path(path)
 
 
 def move_aside(src: str | os.PathLike, folder: str | os.PathLike) -> Path:
@@ -121,8 +104,9 @@ def user_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
                 mode: int | None = None) -> Iterator[Path]:
-    """For writers that must open a path themselves (FFmpeg muxers): yields a hidden temporary
-    path in the target's folder; when the block ends without an exception the file is fsynced,
+    """The one place files are replaced: yields a hidden temporary path in the target's folder
+    (for :func:`atomic_write`, and writers that must open a path themselves, e.g. FFmpeg
+    muxers); when the block ends without an exception the file is fsynced,
     given normal permissions and renamed over ``path`` (folder fsynced), else it is removed.
 
     ``overwrite=False``: an existing target raises ``FileExistsError`` before the block runs
@@ -135,7 +119,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
     os.close(fd)
     try:
         yield Path(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_RDONLY)  # the writer may have used its own descriptor
         try:
             os.fsync(fd)
         finally:

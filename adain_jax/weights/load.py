@@ -207,22 +207,26 @@ def load_vgg(path: str | os.PathLike | None = None, normalise: bool = True,
                                "with a Keras VGG-19 .h5, vgg_normalised.pth/.t7 or an .npz")
         path = DEFAULT_VGG
     path = Path(path)
-    return _guarded(path, lambda: _load_vgg(path, normalise, max_bytes))
+    return _guarded(path, lambda: _load_part(path, "vgg", max_bytes, normalise))
 
 
-def _load_vgg(path: Path, normalise: bool, max_bytes) -> dict:
+def _load_part(path: Path, part: str, max_bytes, normalise: bool = True) -> dict:
+    """``part`` (``'vgg'`` or ``'decoder'``) from a file of any supported format."""
     kind = sniff_format(path)
     if kind == "keras":
+        if part != "vgg":
+            raise WeightsError(f"{path}: a Keras VGG-19 file holds no decoder")
         return convert_keras_vgg(path, normalise=normalise, max_bytes=max_bytes)
     if kind == "npz":
-        return _npz_part(path, "vgg", max_bytes)
+        return _npz_part(path, part, max_bytes)
     if kind == "safetensors":
-        return _safetensors_part(path, "vgg", max_bytes)
+        return _safetensors_part(path, part, max_bytes)
     if kind == "t7":
-        return _t7_tree(path, T7_VGG_ORDER, "vgg", exact=False, max_bytes=max_bytes)
+        order, exact = (T7_VGG_ORDER, False) if part == "vgg" else (T7_DECODER_ORDER, True)
+        return _t7_tree(path, order, part, exact=exact, max_bytes=max_bytes)
     from adain_jax.weights.torch_pickle import load_pth
 
-    return _torch_vgg(load_pth(path, max_bytes), str(path))
+    return (_torch_vgg if part == "vgg" else _torch_decoder)(load_pth(path, max_bytes), str(path))
 
 
 def load_decoder(path: str | os.PathLike | None = None,
@@ -240,22 +244,7 @@ def load_decoder(path: str | os.PathLike | None = None,
                                "decoder.pth/decoder.t7 or one exported by train.py")
         path = DEFAULT_DECODER
     path = Path(path)
-    return _guarded(path, lambda: _load_decoder(path, max_bytes))
-
-
-def _load_decoder(path: Path, max_bytes) -> dict:
-    kind = sniff_format(path)
-    if kind == "keras":
-        raise WeightsError(f"{path}: a Keras VGG-19 file holds no decoder")
-    if kind == "npz":
-        return _npz_part(path, "decoder", max_bytes)
-    if kind == "safetensors":
-        return _safetensors_part(path, "decoder", max_bytes)
-    if kind == "t7":
-        return _t7_tree(path, T7_DECODER_ORDER, "decoder", exact=True, max_bytes=max_bytes)
-    from adain_jax.weights.torch_pickle import load_pth
-
-    return _torch_decoder(load_pth(path, max_bytes), str(path))
+    return _guarded(path, lambda: _load_part(path, "decoder", max_bytes))
 
 
 __all__ = ["load_vgg", "load_decoder", "convert_keras_vgg", "sniff_format", "parts_in",

@@ -17,10 +17,9 @@ from typing import Mapping
 
 import numpy as np
 
-from adain_jax import fs
 from adain_jax.errors import WeightsError, one_line
 from adain_jax.weights.budget import DEFAULT_MAX_BYTES, MAX_ENTRIES, Budget, as_budget
-from adain_jax.weights.tree import flatten, require_file, unflatten
+from adain_jax.weights.tree import require_file, unflatten, write_weights
 
 FORMAT_TAG = "adain-jax-params-v1"
 
@@ -105,21 +104,8 @@ def load_tree(path: str | os.PathLike, max_bytes: int | Budget | None = None) ->
 def save_params(path: str | os.PathLike, tree: Mapping, dtype=np.float32,
                 overwrite: bool = False) -> Path:
     """Write ``tree`` (any nesting, e.g. ``{'vgg': ...}``) to our ``.npz`` format, atomically."""
-    path = Path(path)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float16, np.float32):
-        raise WeightsError(f"can only save float16 or float32 weights, not {dtype}")
-    if path.exists() and not overwrite:
-        raise WeightsError(f"{path} exists (pass overwrite / --overwrite to replace it)")
-    flat = {k: np.asarray(v).astype(dtype) for k, v in flatten(tree).items()}
-    flat["__format__"] = np.asarray(FORMAT_TAG)
-    def write(f):
-        np.savez(f, **flat)
+    def encode(flat):
+        return lambda f: np.savez(f, **flat, __format__=np.asarray(FORMAT_TAG))
 
-    try:
-        fs.atomic_write(path, write)
-    except OSError as e:  # disk full, read-only, permissions, ...
-        raise WeightsError(f"{path}: could not write weights ({e.strerror or e}); "
-                           "nothing was written") from None
-    return path
+    return write_weights(path, tree, dtype, overwrite, encode)
 

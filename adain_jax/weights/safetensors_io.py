@@ -18,10 +18,10 @@ from typing import Mapping
 
 import numpy as np
 
-from adain_jax import fs
+
 from adain_jax.errors import WeightsError, one_line
 from adain_jax.weights.npz import FORMAT_TAG, MAX_NPZ_ARRAY_BYTES, MAX_NPZ_TOTAL_BYTES
-from adain_jax.weights.tree import flatten, require_file, unflatten
+from adain_jax.weights.tree import require_file, unflatten, write_weights
 
 SUFFIX = ".safetensors"
 #: Largest JSON header read (a full VGG + decoder header is a few KB).
@@ -129,17 +129,5 @@ def save(path: str | os.PathLike, tree: Mapping, dtype=np.float32,
     """Write ``tree`` (e.g. ``{'decoder': ...}``) as safetensors in our layout, atomically."""
     from safetensors.numpy import save as to_bytes
 
-    path = Path(path)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float16, np.float32):
-        raise WeightsError(f"can only save float16 or float32 weights, not {dtype}")
-    if path.exists() and not overwrite:
-        raise WeightsError(f"{path} exists (pass overwrite / --overwrite to replace it)")
-    flat = {k: np.ascontiguousarray(np.asarray(v).astype(dtype)) for k, v in flatten(tree).items()}
-    data = to_bytes(flat, metadata={"format": FORMAT_TAG})
-    try:
-        fs.atomic_write(path, data)
-    except OSError as e:
-        raise WeightsError(f"{path}: could not write weights ({e.strerror or e}); "
-                           "nothing was written") from None
-    return path
+    return write_weights(path, tree, dtype, overwrite,
+                         lambda flat: to_bytes(flat, metadata={"format": FORMAT_TAG}))

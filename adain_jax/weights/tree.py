@@ -1,11 +1,13 @@
 """Parameter trees: flattening, and the key/shape checks every reader ends with."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from adain_jax import fs
 from adain_jax.errors import WeightsError
 from adain_jax.nn.models import expected_shapes
 
@@ -123,3 +125,22 @@ def require_file(path: Path) -> None:
     if not path.is_file():
         raise WeightsError(f"not a file: {path}")
 
+
+def write_weights(path: str | os.PathLike, tree: Mapping, dtype, overwrite: bool,
+                  encode: Callable[[dict], bytes | Callable]) -> Path:
+    """What every weight writer shares: float16/float32 only, no silent overwrite, the tree
+    flattened to contiguous arrays, ``encode(flat)`` (bytes, or a function writing to a file)
+    written atomically, and one-line errors."""
+    path = Path(path)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float16, np.float32):
+        raise WeightsError(f"can only save float16 or float32 weights, not {dtype}")
+    if path.exists() and not overwrite:
+        raise WeightsError(f"{path} exists (pass overwrite / --overwrite to replace it)")
+    flat = {k: np.ascontiguousarray(np.asarray(v).astype(dtype)) for k, v in flatten(tree).items()}
+    try:
+        fs.atomic_write(path, encode(flat))
+    except OSError as e:  # disk full, read-only, permissions, ...
+        raise WeightsError(f"{path}: could not write weights ({e.strerror or e}); "
+                           "nothing was written") from None
+    return path
