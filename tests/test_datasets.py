@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -86,8 +87,9 @@ def test_job_mirrors_tree_matches_stylize_and_resumes(tmp_path, params):
     assert what == "a/broken.png"
     assert why.startswith(f"{root / 'src/a/broken.png'}: not a recognised image file")
     out = root / "out"
-    assert (out / "manifest.csv").read_text().splitlines()[0] == "content,style,alpha"
+    assert (out / "manifest.csv").read_text().splitlines()[0] == "content,style,alpha,output"
     rows = manifest.read(out)
+    assert all(r[3] == r[0] for r in manifest.read(out, with_output=True))   # mirrored
     assert [r[0] for r in rows] == sorted(p.relative_to(root / "src").as_posix()
                                           for p in (root / "src").rglob("img*.png"))
     assert (out / "errors.csv").read_text().splitlines()[1].startswith("a/broken.png,")
@@ -127,33 +129,115 @@ def test_another_job_refused_then_taken_over(tmp_path, params):
         for r in manifest.read(root / "out")]
 
 
-def test_tfds_source_written_as_image_tree(tmp_path, params, monkeypatch):
-    """A tfds split (faked: the real reader needs a prepared dataset) -> SPLIT/NNNNNNNN.png."""
-    from adain_jax.errors import ImageError
+class FakeSplit:
+    """A tfds split (faked: the real reader needs a prepared dataset): 5 examples, record 2
+    corrupt; ``names`` None is a dataset without a ``label`` ClassLabel. Records every
+    decode in ``reads``."""
+
+    names: tuple | None = ("cat", "big dog/x", ".hidden")
+    labels = (1, 0, 0, -1, 2)           # -1: no class (e.g. ImageNet's test split)
+    reads: ClassVar[list] = []
+
+    def __init__(self, spec, data_dir):
+        assert spec == "tfds:fake/cfg:train[:50%]"
+        self.spec = spec
+
+    def __len__(self):
+        return 5
+
+    def name(self, i):
+        return f"{self.spec}[{i}]"
+
+    def class_names(self, feature):
+        assert feature == "label"
+        return self.names
+
+    def load(self, i):
+        assert self.names is None        # labelled: image and label from one decode
+        self.reads.append(i)
+        return self._image(i)
+
+    def load_with(self, i, feature):
+        assert feature == "label" and self.names is not None
+        self.reads.append(i)
+        return self._image(i), np.int64(self.labels[i])
+
+    def _image(self, i):
+        from adain_jax.errors import ImageError
+
+        if i == 2:
+            raise ImageError("record 2: corrupt JPEG")
+        rng = np.random.default_rng(i)
+        return (rng.random((24 + 8 * i, 32, 3)) * 255).astype(np.uint8)
+
+
+def test_tfds_source_written_by_split_and_label_and_resumes(tmp_path, params, monkeypatch):
+    """tfds -> SPLIT/LABEL/NNNNNNNN.png (safe class names; the integer without one); the
+    content key SPLIT/NNNNNNNN sets the style; a rerun decodes only what has no output."""
     from adain_jax.training import sources
-
-    class FakeSplit:
-        def __init__(self, spec, data_dir):
-            assert spec == "tfds:fake/cfg:train[:50%]"
-
-        def __len__(self):
-            return 4
-
-        def load(self, i):
-            if i == 2:
-                raise ImageError("record 2: corrupt JPEG")
-            rng = np.random.default_rng(i)
-            return (rng.random((24 + 8 * i, 32, 3)) * 255).astype(np.uint8)
 
     monkeypatch.setattr(sources, "TfdsSource", FakeSplit)
     write_ramp_images(tmp_path / "styles", 2, 2, [(32, 32)])
-    s = stylize_dataset(DatasetJob("tfds:fake/cfg:train[:50%]", str(tmp_path / "styles"),
-                                   str(tmp_path / "out"), content_size=0, style_size=0),
-                        params, log=lambda m: None)
-    assert s.written == 3 and s.failed == [("train__50__/00000002.png", "record 2: corrupt JPEG")]
-    assert [r[0] for r in manifest.read(tmp_path / "out")] == [
-        f"train__50__/0000000{i}.png" for i in (0, 1, 3)]
-    assert image_io.load_image(tmp_path / "out" / "train__50__" / "00000003.png").shape == (48, 32, 3)
+    styles = sorted(p.name for p in (tmp_path / "styles").iterdir())
+    out = tmp_path / "out"
+
+    def run(folder=out):
+        FakeSplit.reads = []
+        return stylize_dataset(DatasetJob("tfds:fake/cfg:train[:50%]", str(tmp_path / "styles"),
+                                          str(folder), content_size=0, style_size=0),
+                               params, log=lambda m: None)
+
+    s = run()
+    assert s.written == 4 and s.failed == [("train__50__/00000002", "record 2: corrupt JPEG")]
+    assert sorted(FakeSplit.reads) == [0, 1, 2, 3, 4]
+    expected = {0: "big_dog_x", 1: "cat", 3: "-1", 4: "_hidden"}
+    rows = manifest.read(out, with_output=True)
+    keys = [f"train__50__/0000000{i}" for i in expected]
+    assert rows == [(k, styles[plan.style_index(k, 0, 2)], 1.0,
+                     f"train__50__/{expected[i]}/0000000{i}.png") for k, i in zip(keys, expected)]
+    assert (out / "manifest.csv").read_text().splitlines()[0] == "content,style,alpha,output"
+    assert set(outputs(out)) == {r[3] for r in rows} | {"manifest.csv", "errors.csv"}
+    assert image_io.load_image(out / rows[2][3]).shape == (48, 32, 3)
+    # a rerun decodes only the unreadable record; one lost output is remade, nothing else
+    before = outputs(out)
+    s = run()
+    assert (s.written, s.done_before, FakeSplit.reads) == (0, 4, [2])
+    (out / rows[2][3]).unlink()
+    (out / "train__50__" / "-1" / ".00000003.png.abcdefgh.tmp").write_bytes(b"partial")
+    s = run()
+    assert (s.written, s.done_before, sorted(FakeSplit.reads)) == (1, 3, [2, 3])
+    assert outputs(out) == before and not list(out.rglob(".*.tmp"))
+    # no `label` ClassLabel: SPLIT/NNNNNNNN.png, the same assignment
+    monkeypatch.setattr(FakeSplit, "names", None)
+    run(tmp_path / "flat")
+    flat = manifest.read(tmp_path / "flat", with_output=True)
+    assert [r[:3] for r in flat] == [r[:3] for r in rows]
+    assert [r[3] for r in flat] == [k + ".png" for k in keys]
+    assert (tmp_path / "flat" / "train__50__" / "00000004.png").is_file()
+
+
+def test_tfds_class_names_from_dataset_info():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from types import SimpleNamespace
+
+    from adain_jax.training.sources import TfdsSource
+
+    def source(**features):
+        src = object.__new__(TfdsSource)      # the reader itself needs a prepared dataset
+        src.spec, src.key = "tfds:x", "image"
+        src._ds = SimpleNamespace(dataset_info=SimpleNamespace(
+            features=tfds.features.FeaturesDict({"image": tfds.features.Image(), **features})))
+        return src
+
+    src = source(label=tfds.features.ClassLabel(names=["a", "b"]))
+    assert src.class_names("label") == ["a", "b"]
+    assert source(label=tfds.features.ClassLabel(num_classes=2)).class_names() == ["0", "1"]
+    assert source(label=tfds.features.Tensor(shape=(), dtype=np.int64)).class_names() is None
+    assert source().class_names() is None
+    src._ds = {0: {"image": "pixels", "label": 1}}
+    assert src.load_with(0, "label") == ("pixels", 1)
+    assert plan.safe_component("a/b c") == "a_b_c" and plan.safe_component("..") == "_."
+    assert plan.safe_component("", "7") == "7"
 
 
 def test_cli_exit_codes(tmp_path, weights, capsys):

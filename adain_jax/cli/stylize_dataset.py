@@ -13,9 +13,10 @@ DOC = """Stylize a whole dataset (the Stylized-ImageNet recipe).
     adain-stylize-dataset --content SRC --styles DIR --output OUT [--seed N --alpha A]
 
 SRC is a folder tree (mirrored under OUT: same relative paths and file names) or
-tfds:NAME[/CONFIG][:SPLIT] (written as OUT/SPLIT/NNNNNNNN.png). Each content gets a style
-from a seeded hash of its relative path; OUT/manifest.csv lists content,style,alpha and
-OUT/errors.csv the contents that could not be read (skipped). Running the same command again
+tfds:NAME[/CONFIG][:SPLIT] (written as OUT/SPLIT/LABEL/NNNNNNNN.png by the class name of its
+`label` ClassLabel, or OUT/SPLIT/NNNNNNNN.png without one). Each content gets a style from a
+seeded hash of its relative path (SPLIT/NNNNNNNN for tfds); OUT/manifest.csv lists
+content,style,alpha,output and OUT/errors.csv the contents that could not be read (skipped). Running the same command again
 resumes: only missing outputs are made. Multi-host: the same command on every process with
 --coordinator HOST:PORT --num-processes N --process-id I (or --tpu).
 

@@ -78,20 +78,29 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
     distributed.barrier("adain-dataset-check")   # every process has read the old record
     items = contents.items
     mine = plan.share(items, pid, nproc)
+
+    def own(out_rel: str) -> bool:     # is this (temporary's target) path this process's?
+        key = contents.content_of(out_rel)
+        return plan.owner(key, nproc) == pid if key is not None else primary
+
+    # one walk: this process's finished outputs (content key -> output path), temporaries swept
+    done = {}
+    for rel in sorted(sweep_temporaries(output, own)):
+        key = contents.content_of(rel)
+        if key is not None and plan.owner(key, nproc) == pid:
+            done[key] = rel
     if mode == "takeover":       # outputs of another job would look done: remove ours first
         if primary:
             manifest.forget_merged(output)
-        for item in mine:
-            plan.output_path(output, item).unlink(missing_ok=True)
+        for rel in done.values():
+            plan.output_path(output, rel).unlink(missing_ok=True)
+        done.clear()
         distributed.barrier("adain-dataset-forget")
     if mode != "resume" and primary:
         manifest.write_job(output, record)
-    rels = {it.rel for it in items}
-    existing = sweep_temporaries(output, lambda rel: (plan.owner(rel, nproc) == pid)
-                                 if rel in rels else primary)
     distributed.barrier("adain-dataset-start")
 
-    todo = [it for it in mine if it.rel not in existing]
+    todo = [it for it in mine if it.rel not in done]
     say(f"{len(items)} contents, {len(styles)} styles, {nproc} process(es) x "
         f"{jax.local_device_count()} device(s); this process: {len(mine)}, "
         f"{len(mine) - len(todo)} already done")
@@ -109,8 +118,9 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
     bar = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="img", dynamic_ncols=True,
                disable=not (progress and primary), smoothing=0.05)
 
-    def on_written(item):
+    def on_written(item, rel):
         with lock:
+            done[item.rel] = rel
             written[0] += 1
             bar.update(1)
 
@@ -125,17 +135,15 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
 
     start = time.perf_counter()
     try:
-        stylize_items(params, bank, todo, load=lambda it: contents.load(it, job.content_size),
-                      out_path=lambda it: plan.output_path(output, it), assign=assign,
-                      devices=devices, bucket=job.bucket, batch_size=job.batch_size,
-                      workers=job.workers, dtype=dtype, on_error=on_error,
-                      on_written=on_written)
+        stylize_items(params, bank, todo, load=lambda it: contents.read(it, job.content_size),
+                      output=output, assign=assign, devices=devices, bucket=job.bucket,
+                      batch_size=job.batch_size, workers=job.workers, dtype=dtype,
+                      on_error=on_error, on_written=on_written)
     finally:
         bar.close()
     seconds = time.perf_counter() - start
 
-    bad = {rel for rel, _ in failed}
-    rows = [(it.rel, styles[a][0], al) for it in mine if it.rel not in bad
+    rows = [(it.rel, styles[a][0], al, done[it.rel]) for it in mine if it.rel in done
             for a, al in [assign(it)]]
     manifest.write_part(output, pid, nproc, rows, sorted(failed))
     distributed.barrier("adain-dataset-parts")

@@ -6,9 +6,11 @@
   ``--overwrite``;
 - ``.adain-dataset/{manifest,errors}.part-P-of-N.csv``: process P's rows, written when it
   finishes its share;
-- ``manifest.csv`` (``content,style,alpha``, sorted by content) and ``errors.csv``
-  (``content,error``): the parts merged by process 0 once every process has finished
-  (:func:`read` merges the parts itself when ``manifest.csv`` is missing).
+- ``manifest.csv`` (``content,style,alpha,output``, sorted by content; ``output`` is the
+  stylized file's path relative to the output folder: the content's own path for a folder
+  source, ``SPLIT[/LABEL]/NNNNNNNN.png`` for tfds, whose content is ``SPLIT/NNNNNNNN``) and
+  ``errors.csv`` (``content,error``): the parts merged by process 0 once every process has
+  finished (:func:`read` merges the parts itself when ``manifest.csv`` is missing).
 
 The rows are a function of the plan and of which contents could not be read, so an
 interrupted and resumed run writes the same files as an uninterrupted one.
@@ -28,7 +30,7 @@ from adain_jax.errors import ConfigError
 STATE_DIR = ".adain-dataset"
 MANIFEST = "manifest.csv"
 ERRORS = "errors.csv"
-HEADER = ("content", "style", "alpha")
+HEADER = ("content", "style", "alpha", "output")
 ERROR_HEADER = ("content", "error")
 #: the fields of the job record that must match for a rerun to resume
 IDENTITY = ("version", "source", "styles", "seed", "alpha", "content_size", "style_size",
@@ -105,10 +107,10 @@ def format_alpha(alpha: float) -> str:
 
 def write_part(output: Path, process_id: int, num_processes: int, rows: Iterable[tuple],
                errors: Iterable[tuple]) -> None:
-    """Process ``process_id``'s manifest rows ``(content, style, alpha)`` and error rows
-    ``(content, error)``."""
+    """Process ``process_id``'s manifest rows ``(content, style, alpha, output)`` and error
+    rows ``(content, error)``."""
     fs.atomic_write(part_path(output, "manifest", process_id, num_processes),
-                    _csv(HEADER, ((c, s, format_alpha(a)) for c, s, a in rows)))
+                    _csv(HEADER, ((c, s, format_alpha(a), o) for c, s, a, o in rows)))
     fs.atomic_write(part_path(output, "errors", process_id, num_processes),
                     _csv(ERROR_HEADER, errors))
 
@@ -144,9 +146,17 @@ def merge(output: Path, num_processes: int) -> tuple[int, int]:
     return len(merged["manifest"]), len(merged["errors"])
 
 
-def read(output: str | os.PathLike) -> list[tuple[str, str, float]]:
-    """The manifest rows ``(content, style, alpha)``: ``manifest.csv``, or the merged parts of
-    a run whose processes all finished but whose merge did not happen."""
+def read(output: str | os.PathLike, with_output: bool = False) -> list[tuple]:
+    """The manifest rows.
+
+    Args:
+      output: the job's output folder: its ``manifest.csv``, or the merged parts of a run
+        whose processes all finished but whose merge did not happen.
+      with_output: add each row's output path (relative to ``output``).
+    Returns:
+      ``(content, style, alpha)`` or, with ``with_output``, ``(content, style, alpha,
+      output)`` tuples, sorted by content.
+    """
     output = Path(output)
     if (output / MANIFEST).exists():
         rows = _read_rows(output / MANIFEST)
@@ -158,7 +168,9 @@ def read(output: str | os.PathLike) -> list[tuple[str, str, float]]:
         if not complete:
             raise ConfigError(f"{output}: no manifest (the job has not finished)")
         rows = sorted(r for p in counts[max(complete)] for r in _read_rows(p))
-    return [(c, s, float(a)) for c, s, a in rows]
+    if with_output:     # a manifest without the column (version 1): outputs mirror contents
+        return [(r[0], r[1], float(r[2]), r[3] if len(r) > 3 else r[0]) for r in rows]
+    return [(r[0], r[1], float(r[2])) for r in rows]
 
 
 __all__ = ["check_job", "write_job", "read_job", "write_part", "merge", "read",

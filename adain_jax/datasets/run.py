@@ -10,9 +10,10 @@ image's own region only), stylized in fixed-size batches sharded over the local 
 by a second thread pool. A batch's outputs depend only on its images, so the order in which
 contents are done, and so any interruption, changes nothing in the results.
 
-Crash safety: every file is written atomically, an output that exists is done, and the
-manifest is rebuilt from the plan at the end, so a run killed at any point (SIGKILL
-included) and restarted with the same arguments does only the remaining work.
+Crash safety: every file is written atomically, an output that exists is done (one walk of
+the output tree finds them; see :func:`sweep_temporaries`), and the manifest is rebuilt from
+the plan and the outputs at the end, so a run killed at any point (SIGKILL included) and
+restarted with the same arguments does only the remaining work.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from adain_jax.datasets import manifest
 from adain_jax.errors import AdainError, ConfigError, one_line
 from adain_jax.nn import layers, models
 
-VERSION = 1
+VERSION = 2     # 2: tfds contents keyed SPLIT/NNNNNNNN, written by label; output column
 
 
 @dataclasses.dataclass
@@ -227,36 +228,44 @@ def encode_styles(params, paths: list[Path], size: int, devices: Devices, *, buc
     return devices.replicate((np.stack(means), np.stack(stds)))
 
 
-def stylize_items(params, bank, items: list, *, load: Callable, out_path: Callable,
+def stylize_items(params, bank, items: list, *, load: Callable, output: Path,
                   assign: Callable, devices: Devices, bucket: int, batch_size: int,
                   workers: int, dtype=None, on_error: Callable, on_written: Callable) -> None:
-    """Stylize and write ``items``; ``assign(item) -> (style index, alpha)``; reads or writes
-    that fail go to ``on_error(item, message)``, each written output to ``on_written(item)``."""
+    """Stylize and write ``items``.
+
+    Args:
+      load: ``load(item) -> (image, output path relative to output)``.
+      output: the output folder.
+      assign: ``assign(item) -> (style index, alpha)``.
+      on_error: ``on_error(item, message)`` for a read or write that fails.
+      on_written: ``on_written(item, output path relative to output)`` for each output.
+    """
     size = -(-batch_size // devices.n) * devices.n
     means, stds = bank
     writes: collections.deque = collections.deque()
 
-    def save(item, img):
+    def save(item, rel, img):
         try:
-            image_io.save_image(out_path(item), img, overwrite=True)
+            image_io.save_image(output.joinpath(*rel.split("/")), img, overwrite=True)
         except Exception as e:  # noqa: BLE001 - reported per content
             on_error(item, "cannot write the output: " + _describe(e))
         else:
-            on_written(item)
+            on_written(item, rel)
 
     def finish(out, entries, hws, wpool):
         host = np.asarray(out)      # waits for this batch only
-        for j, ((item, _), (h, w)) in enumerate(zip(entries, hws)):
-            writes.append(wpool.submit(save, item, host[j, :h, :w]))
+        for j, (((item, rel), _), (h, w)) in enumerate(zip(entries, hws)):
+            writes.append(wpool.submit(save, item, rel, host[j, :h, :w]))
         while len(writes) > 4 * size:
             writes.popleft().result()
 
     with cf.ThreadPoolExecutor(workers) as rpool, cf.ThreadPoolExecutor(workers) as wpool:
-        loaded = read_ahead(rpool, items, load, 4 * size, on_error)
+        loaded = (((item, rel), img) for item, (img, rel)
+                  in read_ahead(rpool, items, load, 4 * size, on_error))
         previous = None
         for shape, entries in batches(loaded, bucket, size):
             imgs, masks, hws = stack_batch(entries, shape, size)
-            chosen = [assign(item) for item, _ in entries]
+            chosen = [assign(item) for (item, _), _ in entries]
             chosen += [chosen[-1]] * (size - len(chosen))
             idx = np.asarray([c[0] for c in chosen], np.int32)
             alpha = np.asarray([c[1] for c in chosen], np.float32)

@@ -126,12 +126,36 @@ class TfdsSource:
     def name(self, i: int) -> str:
         return f"{self.spec}[{i}]"
 
-    def load(self, i: int) -> Any:
-        ex = self._ds[i]
+    def class_names(self, feature: str = "label") -> list[str] | None:
+        """The class names of the ClassLabel feature ``feature`` (``[]`` when it has none),
+        or None when the dataset has no such ClassLabel; read from the dataset info, nothing
+        is decoded."""
+        import tensorflow_datasets as tfds
+
         try:
-            return ex[self.key]
+            f = self._ds.dataset_info.features[feature]
+        except Exception:  # noqa: BLE001 - no dataset info or no such feature: no labels
+            return None
+        if not isinstance(f, tfds.features.ClassLabel):
+            return None
+        try:
+            return [str(n) for n in (f.names or [])]
+        except Exception:  # noqa: BLE001 - names not available: integer folders
+            return []
+
+    def _feature(self, ex: Any, i: int, key: str) -> Any:
+        try:
+            return ex[key]
         except (KeyError, TypeError):
-            raise ImageError(f"{self.name(i)}: example has no feature {self.key!r}") from None
+            raise ImageError(f"{self.name(i)}: example has no feature {key!r}") from None
+
+    def load(self, i: int) -> Any:
+        return self._feature(self._ds[i], i, self.key)
+
+    def load_with(self, i: int, feature: str) -> tuple[Any, Any]:
+        """The image and feature ``feature`` of example ``i``, from one decode of the record."""
+        ex = self._ds[i]
+        return self._feature(ex, i, self.key), self._feature(ex, i, feature)
 
 
 def _tfds_prepared(tfds, name: str, data_dir: str | None) -> bool | None:
