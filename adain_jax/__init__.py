@@ -2,8 +2,9 @@
 
 Sub-systems (each a subpackage): ``image_io`` (files <-> float32 arrays), ``nn`` (layers,
 models, convolution backends), ``weights`` (formats and name tables), ``inference`` (stylize,
-tiling, folders, Gatys), ``training`` (step, loop, data, checkpoints), ``cli`` (entry points).
-The public API below is what most code needs.
+tiling, folders, Gatys), ``training`` (step, loop, data, checkpoints), ``video``, ``export``
+(ONNX, StableHLO), ``demo`` (gradio page), ``datasets`` (whole datasets, augmentation), ``cli``
+(entry points). The public API below is what most code needs.
 
 Importing the package changes no process-wide setting: the XLA:CPU flag that helps on jaxlib
 0.10.x is set by the command-line tools, or by calling
