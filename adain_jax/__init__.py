@@ -20,8 +20,13 @@ _aliases.install()
 __version__ = "0.1.0"
 
 
-def load_params(vgg=None, decoder=None) -> dict:
-    """``{'vgg': ..., 'decoder': ...}`` from weight files (any supported format).
+MODELS = ("adain", "lite")
+
+
+def load_params(vgg=None, decoder=None, model: str = "adain") -> dict:
+    """``{'vgg': ..., 'decoder': ...}`` from weight files (any supported format), or with
+    ``model='lite'`` the lite model's ``{'lite_encoder': ..., 'decoder': ...}`` from one file
+    (``decoder``, or ``vgg`` when only that is given).
 
     Args:
       vgg: the VGG file, or None for the shipped one. Called with one file only
@@ -32,9 +37,13 @@ def load_params(vgg=None, decoder=None) -> dict:
     Returns:
       The parameter tree that ``stylize`` takes.
     """
-    from adain_jax.weights import load_decoder, load_vgg
+    from adain_jax.weights import load_decoder, load_lite, load_vgg
     from adain_jax.weights.load import parts_in
 
+    if model not in MODELS:
+        raise ConfigError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+    if model == "lite":
+        return load_lite(decoder if decoder is not None else vgg)
     if vgg is not None and decoder is None:
         parts = parts_in(vgg)
         if parts is not None and "decoder" in parts:  # a (user-trained) decoder file
@@ -42,9 +51,10 @@ def load_params(vgg=None, decoder=None) -> dict:
     return {"vgg": load_vgg(vgg), "decoder": load_decoder(decoder)}
 
 
-def load_default() -> dict:
-    """The shipped normalised VGG-19 and trained decoder."""
-    return load_params()
+def load_default(model: str = "adain") -> dict:
+    """The shipped weights of ``model``: ``'adain'`` (normalised VGG-19 and trained decoder) or
+    ``'lite'`` (none ship yet: a ``WeightsError`` says so)."""
+    return load_params(model=model)
 
 
 _LAZY = {  # heavier modules (orbax, optax, grain, h5py) load on first use
@@ -72,6 +82,6 @@ def __getattr__(name):
 __all__ = [
     "AdainError", "ConfigError", "ImageError", "WeightsError", "Encoder", "Decoder", "encode",
     "decode", "init_params", "adain", "channel_stats", "content_loss", "style_loss", "coral",
-    "StyleStats", "style_stats", "stylize", "stylize_tiled", "load_params", "load_default",
+    "StyleStats", "style_stats", "stylize", "stylize_tiled", "load_params", "load_default", "MODELS",
     "__version__", *_LAZY,
 ]

@@ -37,6 +37,9 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None,
                    help="output file (one pair) or folder; default: "
                         "./<content>_stylized_<style>.<ext>")
+    p.add_argument("--model", choices=("adain", "lite"), default="adain",
+                   help="adain: VGG-19 encoder + decoder; lite: the small fast pair "
+                        "(adain_jax.nn.lite; its weights file is given with --decoder)")
     p.add_argument("--vgg", default=None,
                    help="VGG weights (.h5/.pth/.t7/.npz/.safetensors); default: shipped")
     p.add_argument("--decoder", default=None,
@@ -111,13 +114,14 @@ def _stylize(args) -> int:
     for m in masks:
         if not m.is_file():
             raise ConfigError(f"mask {m} does not exist")
+    _check_model(args)
     jobs = pipeline.plan_jobs(contents, style_groups, args.output, suffix=args.save_ext)
     if args.optimize:
         from adain_jax.weights import load_vgg
 
         params = {"vgg": load_vgg(args.vgg)}
     else:
-        params = load_params(args.vgg, args.decoder)
+        params = load_params(args.vgg, args.decoder, model=args.model)
     progress = None
     if not args.quiet and len(jobs) > 1:
         from tqdm import tqdm
@@ -142,6 +146,16 @@ def _stylize(args) -> int:
         print(f"{len(report.failed)} of {len(jobs)} output(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_model(args) -> None:
+    """``--model lite``: one line for options the lite model does not support yet."""
+    if args.model != "lite":
+        return
+    unsupported = [flag for flag, on in (("--tile", args.tile), ("--optimize", args.optimize))
+                   if on]
+    if unsupported:
+        raise ConfigError(f"{', '.join(unsupported)} is not supported with --model lite yet")
 
 
 def _video_kind(path: str) -> str:
@@ -179,6 +193,8 @@ def _stylize_video(args) -> int:
     from adain_jax.nn.backends import resolve_dtype
     from adain_jax.video import files, io as vio
 
+    if args.model == "lite":
+        raise ConfigError("video is not supported with --model lite yet")
     content = Path(args.content)
     style_arg = common.split(args.style)
     style_paths = ([Path(s) for s in style_arg] if len(style_arg) > 1

@@ -63,6 +63,8 @@ def train_parser() -> argparse.ArgumentParser:
                    help="compute dtype; params and optimizer state stay float32 (bfloat16: "
                         "oneDNN kernels on a bf16-capable CPU, ~1.7x faster there; auto: "
                         "bfloat16 where the hardware computes it natively)")
+    p.add_argument("--model", choices=("adain", "lite"), default=d.model,
+                   help="the decoder trained: adain (VGG-19 features) or lite (adain_jax.nn.lite)")
     p.add_argument("--vgg", default=None, help="VGG weights (default: the shipped normalised VGG)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers, help="image decoding workers per host")

@@ -1,5 +1,8 @@
 """Stylization: encode, AdaIN, decode, with alpha, style interpolation, masks and colour.
 
+The model is the one the params tree holds: ``{'vgg', 'decoder'}`` (the main AdaIN model) or
+``{'lite_encoder', 'decoder'}`` (``nn.lite``); the tree's structure is static under jit, so
+each model compiles its own functions and no caller passes a model name.
 Every entry point is jit-compiled once per input shape and reused (params are arguments,
 not constants, so new weights do not recompile). Images are float32 in [0, 1], either a
 single (H, W, 3) or a batch (N, H, W, 3); the output has the content's shape.
@@ -15,7 +18,7 @@ import jax.numpy as jnp
 from adain_jax import ops
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
-from adain_jax.nn import layers, models
+from adain_jax.nn import layers, lite, models
 
 Array = Any
 
@@ -27,48 +30,91 @@ class StyleStats(NamedTuple):
     std: Array
 
 
+def _encoder_part(params) -> dict:
+    """The encoder's part of a params tree, keyed as in the tree (``'vgg'`` or
+    ``'lite_encoder'``)."""
+    key = lite.ENCODER_KEY if lite.is_lite(params) else "vgg"
+    return {key: params[key]}
+
+
+def _features(params, rgb: Array, dtype) -> Array:
+    """The AdaIN features (relu4_1, or the lite model's 1/8 features) of padded images."""
+    if lite.is_lite(params):
+        return lite.encode(params[lite.ENCODER_KEY], rgb, dtype=dtype)[-1]
+    return models.encode(params["vgg"], rgb, dtype=dtype)[-1]
+
+
+def _decode(params, feat: Array, dtype) -> Array:
+    if lite.is_lite(params):
+        config = lite.config_of(params)
+        return lite.decode(params["decoder"], feat, config, dtype=dtype)
+    return models.decode(params["decoder"], feat, dtype=dtype)
+
+
+def _shrink(x: Array, max_side: int | None) -> Array:
+    """Resizes NHWC images (antialiased bilinear) so the longer side is at most ``max_side``."""
+    h, w = x.shape[1:3]
+    if max_side is None or max(h, w) <= max_side:
+        return x
+    scale = max_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), "linear", antialias=True)
+
+
 @functools.partial(jax.jit, static_argnames="dtype")
-def _style_stats(vgg, style: Array, dtype=None) -> StyleStats:
-    feat = models.encode(vgg, style, dtype=dtype)[-1]
-    return StyleStats(*ops.channel_stats(feat))
+def _style_stats(enc, style: Array, dtype=None) -> StyleStats:
+    return StyleStats(*ops.channel_stats(_features(enc, style, dtype)))
 
 
 def style_stats(params, style, dtype=None) -> StyleStats:
     """relu4_1 statistics of one style image or a batch; reuse them across many contents."""
     style, _ = validate.as_batch(style, "style")
-    return _style_stats(params["vgg"], style, dtype=dtype)
+    return _style_stats(_encoder_part(params), style, dtype=dtype)
 
 
-def _decode_to_content(params, target: Array, height: int, width: int, dtype) -> Array:
-    out = models.decode(params["decoder"], target.astype(dtype or jnp.float32), dtype=dtype)
-    return jnp.clip(out[:, :height, :width].astype(jnp.float32), 0.0, 1.0)
+def _decode_to_content(params, target: Array, height: int, width: int, dtype,
+                       size: tuple[int, int] | None = None) -> Array:
+    """Decodes, crops the padding off (``height`` x ``width``), resizes to ``size`` (the
+    content's, when it was shrunk before encoding) and clips to [0, 1]."""
+    out = _decode(params, target.astype(dtype or jnp.float32), dtype)
+    out = out[:, :height, :width].astype(jnp.float32)
+    if size is not None and size != (height, width):
+        out = jax.image.resize(out, (out.shape[0], *size, 3), "linear")
+    return jnp.clip(out, 0.0, 1.0)
 
 
 def _decode_alphas(params, stylized: Array, c_feat: Array, alphas: Array, height: int,
-                   width: int, dtype) -> Array:
-    """One decoded batch per alpha from one encoding: (A, N, height, width, 3)."""
+                   width: int, dtype, size=None) -> Array:
+    """One decoded batch per alpha from one encoding: (A, N, *size, 3)."""
     targets = jax.vmap(lambda a: ops.blend(stylized, c_feat, a))(alphas)
     out = _decode_to_content(params, targets.reshape((-1,) + targets.shape[2:]), height, width,
-                             dtype)
+                             dtype, size)
     return out.reshape(targets.shape[:2] + out.shape[1:])
 
 
-@functools.partial(jax.jit, static_argnames="dtype")
-def _stylize_stats(params, content: Array, mean: Array, std: Array, alphas, dtype=None) -> Array:
+@functools.partial(jax.jit, static_argnames=("dtype", "max_side"))
+def _stylize_stats(params, content: Array, mean: Array, std: Array, alphas, dtype=None,
+                   max_side=None) -> Array:
+    size = tuple(content.shape[1:3])
+    content = _shrink(content, max_side)
     h, w = content.shape[1:3]
-    c_feat = models.encode(params["vgg"], layers.pad_to_multiple(content), dtype=dtype)[-1]
+    c_feat = _features(params, layers.pad_to_multiple(content), dtype)
     return _decode_alphas(params, ops.adain_from_stats(c_feat, mean, std), c_feat, alphas, h, w,
-                          dtype)
+                          dtype, size)
 
 
-@functools.partial(jax.jit, static_argnames="dtype")
+@functools.partial(jax.jit, static_argnames=("dtype", "max_side"))
 def _stylize_masked(params, content: Array, means: Array, stds: Array, masks: Array, alphas,
-                    dtype=None) -> Array:
+                    dtype=None, max_side=None) -> Array:
+    size = tuple(content.shape[1:3])
+    content = _shrink(content, max_side)
     h, w = content.shape[1:3]
-    c_feat = models.encode(params["vgg"], layers.pad_to_multiple(content), dtype=dtype)[-1]
+    if (h, w) != size:
+        masks = jax.image.resize(masks, (masks.shape[0], h, w, masks.shape[3]), "linear")
+    c_feat = _features(params, layers.pad_to_multiple(content), dtype)
     feat_masks = ops.feature_masks(layers.pad_to_multiple(masks), layers.DOWNSCALE)
     return _decode_alphas(params, ops.masked_adain(c_feat, means, stds, feat_masks), c_feat,
-                          alphas, h, w, dtype)
+                          alphas, h, w, dtype, size)
 
 
 def _recolour(style: Array, content: Array) -> Array:
@@ -91,11 +137,13 @@ def resolve_style(params, style, preserve_color: bool, recolour, dtype=None) -> 
 
 
 def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[float] | None = None,
-            masks=None, preserve_color: bool = False, dtype=None) -> Array:
+            masks=None, preserve_color: bool = False, dtype=None,
+            max_side: int | None = None) -> Array:
     """Stylize ``content`` with ``style``.
 
     Args:
-      params: ``{'vgg': ..., 'decoder': ...}`` (see ``adain_jax.load_default``).
+      params: ``{'vgg': ..., 'decoder': ...}`` (see ``adain_jax.load_default``), or the lite
+        model's ``{'lite_encoder': ..., 'decoder': ...}`` (``adain_jax.nn.lite``).
       content: (H, W, 3) or (N, H, W, 3), float in [0, 1]; any size.
       style: an image (H', W', 3), a batch (N or 1, H', W', 3), or ``StyleStats``; or a list
         of K of those for interpolation / spatial control.
@@ -106,16 +154,20 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
       preserve_color: recolour the style to the content's colours (CORAL) before encoding.
       dtype: compute dtype (None = float32; ``jnp.bfloat16`` is ~1.8x faster on a CPU with
           AVX512-BF16/AMX (oneDNN kernels, ~8e-3 relative error) and on GPUs (~1e-2)).
+      max_side: internal resolution: the content is resized (antialiased bilinear) so its
+        longer side is at most this before encoding, and the output back to the content's
+        size (None: full resolution). Meant for the lite model; works with both.
     Returns:
       Stylized images shaped like ``content``, float32 in [0, 1].
     """
     return stylize_alphas(params, content, style, [validate.alpha(alpha)], style_weights,
-                          masks, preserve_color, dtype)[0]
+                          masks, preserve_color, dtype, max_side)[0]
 
 
 def stylize_alphas(params, content, style, alphas: Sequence[float],
                    style_weights: Sequence[float] | None = None, masks=None,
-                   preserve_color: bool = False, dtype=None) -> Array:
+                   preserve_color: bool = False, dtype=None,
+                   max_side: int | None = None) -> Array:
     """:func:`stylize` at several style strengths from one encoding of the content and styles.
 
     Args:
@@ -124,6 +176,7 @@ def stylize_alphas(params, content, style, alphas: Sequence[float],
       (A, *content.shape) float32 in [0, 1]: one stylized image (or batch) per alpha.
     """
     alphas = jnp.asarray(validate.alphas(list(alphas)), jnp.float32)
+    max_side = validate.max_side(max_side)
     content_b, single = validate.as_batch(content, "content")
     styles = validate.styles(style, style_weights, masks, StyleStats)
     n = content_b.shape[0]
@@ -137,9 +190,11 @@ def stylize_alphas(params, content, style, alphas: Sequence[float],
     stds = jnp.stack([st.std for st in stats])
     if masks is not None:
         m = validate.masks(masks, n, len(stats), tuple(content_b.shape[1:3]))
-        out = _stylize_masked(params, content_b, means, stds, m, alphas, dtype=dtype)
+        out = _stylize_masked(params, content_b, means, stds, m, alphas, dtype=dtype,
+                              max_side=max_side)
     else:
         weights = validate.style_weights(style_weights, len(stats))
         mean, std = ops.mix_stats(means, stds, weights) if len(stats) > 1 else (means[0], stds[0])
-        out = _stylize_stats(params, content_b, mean, std, alphas, dtype=dtype)
+        out = _stylize_stats(params, content_b, mean, std, alphas, dtype=dtype,
+                             max_side=max_side)
     return out[:, 0] if single else out

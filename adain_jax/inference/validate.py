@@ -316,3 +316,12 @@ def video_job(*, n_styles: int, n_masks: int, optimize: bool, tile, content_fold
         raise ConfigError("--tile is for images; video frames are stylized whole")
     if n_styles < 1:
         raise ConfigError("at least one style is needed")
+
+
+def max_side(value) -> int | None:
+    """The internal resolution of ``stylize`` (longer side in pixels, at least 8) or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 8:
+        raise ConfigError(f"max_side must be an integer of at least 8 pixels, got {value!r}")
+    return int(value)

@@ -60,3 +60,18 @@ def pad_to_multiple(x: Array, multiple: int = DOWNSCALE, xp=jnp) -> Array:
     pads = [(0, 0)] * x.ndim
     pads[hax], pads[hax + 1] = (0, ph), (0, pw)
     return xp.pad(x, pads, mode=mode)
+
+
+def space_to_depth(x: Array, block: int = 2) -> Array:
+    """(N, H, W, C) -> (N, H/b, W/b, b*b*C); H and W must be multiples of ``block``."""
+    n, h, w, c = x.shape
+    x = x.reshape(n, h // block, block, w // block, block, c)
+    return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, h // block, w // block, block * block * c)
+
+
+def depth_to_space(x: Array, block: int = 2) -> Array:
+    """The inverse of :func:`space_to_depth`: (N, H, W, b*b*C) -> (N, H*b, W*b, C)."""
+    n, h, w, c = x.shape
+    c //= block * block
+    x = x.reshape(n, h, w, block, block, c).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, h * block, w * block, c)

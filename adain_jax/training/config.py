@@ -27,6 +27,7 @@ class TrainConfig:
     style_weight: float = 10.0
     dtype: str = "float32"       # compute dtype of encoder/decoder; params stay float32
     vgg: str | None = None       # None: the shipped normalised VGG
+    model: str = "adain"         # 'adain' or 'lite' (nn.lite; the VGG stays the loss network)
     seed: int = 0
     workers: int = 2
     checkpoint_every: int = 1000
@@ -44,6 +45,11 @@ class TrainConfig:
         if self.dtype not in backends.DTYPE_CHOICES:  # 'auto' is resolved once jax runs
             raise ConfigError(f"dtype must be one of {', '.join(backends.DTYPE_CHOICES)}, "
                               f"not {self.dtype!r}")
+        if self.model not in ("adain", "lite"):
+            raise ConfigError(f"model must be adain or lite, not {self.model!r}")
+        if self.model == "lite":
+            raise ConfigError("training --model lite is not wired into the training loop yet "
+                              "(issue 17: the lite step exists in adain_jax.training.step)")
         validate.distributed(self.coordinator, self.num_processes, self.process_id, self.tpu)
         positive = ("steps", "batch_size", "crop_size", "resize", "checkpoint_every", "keep",
                     "log_every")
@@ -84,7 +90,7 @@ def stored_config(config: TrainConfig) -> dict:
 
 
 # These change the trajectory of a resumed run (a warning is printed when they differ).
-_TRAJECTORY_FIELDS = ("batch_size", "crop_size", "resize", "lr", "lr_decay", "style_weight",
+_TRAJECTORY_FIELDS = ("model", "batch_size", "crop_size", "resize", "lr", "lr_decay", "style_weight",
                       "dtype", "vgg", "seed", "content_data", "style_data")
 
 

@@ -10,6 +10,9 @@ state is donated.
 Loss (Huang & Belongie 2017): ``t = AdaIN(f(c), f(s))``, ``g = decoder(t)``,
 ``content = MSE(f(g), t)``, ``style = sum_l MSE(mu(phi_l(g)), mu(phi_l(s))) +
 MSE(sigma(phi_l(g)), sigma(phi_l(s)))``, ``loss = content + style_weight * style``.
+The lite model (``nn.lite``, ``lite_config`` given): ``frozen`` is ``{'vgg', 'lite_encoder'}``;
+AdaIN and the content loss use the (frozen) lite encoder's features, the style loss the VGG's,
+which stays the loss network (:func:`lite_loss_fn`).
 Adam with ``lr_t = lr / (1 + lr_decay * t)``, t = number of updates done (as the authors'
 ``adjust_learning_rate`` called before update t).
 """
@@ -27,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from adain_jax import ops
 from adain_jax.errors import ConfigError
-from adain_jax.nn import backends, models
+from adain_jax.nn import backends, lite, models
 
 
 @flax.struct.dataclass
@@ -56,8 +59,10 @@ def make_optimizer(lr: float, decay: float) -> optax.GradientTransformation:
     return optax.adam(lr_schedule(lr, decay))
 
 
-def init_state(rng, tx: optax.GradientTransformation) -> TrainState:
-    params = models.init_decoder(rng)
+def init_state(rng, tx: optax.GradientTransformation,
+               lite_config: lite.LiteConfig | None = None) -> TrainState:
+    """A fresh state: the main decoder, or the lite one of ``lite_config``."""
+    params = models.init_decoder(rng) if lite_config is None else lite.init_decoder(rng, lite_config)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
 
@@ -75,10 +80,27 @@ def loss_fn(decoder_params, vgg_params, content, style, style_weight: float = 10
     return lc + style_weight * ls, {"content": lc, "style": ls}
 
 
+def lite_loss_fn(decoder_params, frozen, content, style, style_weight: float = 10.0,
+                 dtype=jnp.float32, *, config: lite.LiteConfig):
+    """The lite decoder's loss: AdaIN and content loss on the lite encoder's 1/8 features,
+    style loss (relu1_1..relu4_1) through the VGG; ``frozen``: ``{'vgg', 'lite_encoder'}``."""
+    frozen = jax.lax.stop_gradient(frozen)
+    enc = frozen[lite.ENCODER_KEY]
+    t = ops.adain(lite.encode(enc, content, dtype)[-1], lite.encode(enc, style, dtype)[-1])
+    g = lite.decode(decoder_params, t, config, dtype)
+    lc = ops.content_loss(lite.encode(enc, g, dtype)[-1], t)
+    ls = ops.style_loss(models.encode(frozen["vgg"], g, dtype),
+                        models.encode(frozen["vgg"], style, dtype))
+    return lc + style_weight * ls, {"content": lc, "style": ls}
+
+
 def train_step(state: TrainState, vgg_params, batch: Mapping, *, tx: optax.GradientTransformation,
-               style_weight: float, dtype=jnp.float32) -> tuple[TrainState, dict]:
-    """One Adam update of the decoder. Pure; ``vgg_params`` is only read."""
-    (loss, parts), grads = jax.value_and_grad(loss_fn, argnums=0, has_aux=True)(
+               style_weight: float, dtype=jnp.float32,
+               lite_config: lite.LiteConfig | None = None) -> tuple[TrainState, dict]:
+    """One Adam update of the decoder. Pure; ``vgg_params`` (the frozen tree: the VGG, or
+    ``{'vgg', 'lite_encoder'}`` with ``lite_config``) is only read."""
+    loss = loss_fn if lite_config is None else functools.partial(lite_loss_fn, config=lite_config)
+    (loss, parts), grads = jax.value_and_grad(loss, argnums=0, has_aux=True)(
         state.params, vgg_params, batch["content"], batch["style"], style_weight, dtype)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -92,25 +114,30 @@ def make_mesh(devices=None) -> Mesh:
 
 
 @functools.lru_cache(maxsize=16)
-def compiled_step(mesh: Mesh, lr: float, lr_decay: float, style_weight: float, dtype: str):
+def compiled_step(mesh: Mesh, lr: float, lr_decay: float, style_weight: float, dtype: str,
+                  lite_config: lite.LiteConfig | None = None):
     """The jitted, sharded, donating step (cached so repeated train() calls reuse it)."""
     tx = make_optimizer(lr, lr_decay)
     repl = NamedSharding(mesh, P())
     data = NamedSharding(mesh, P("data"))
-    fn = functools.partial(train_step, tx=tx, style_weight=float(style_weight), dtype=backends.resolve_dtype(dtype))
+    fn = functools.partial(train_step, tx=tx, style_weight=float(style_weight),
+                           dtype=backends.resolve_dtype(dtype), lite_config=lite_config)
     return jax.jit(fn, in_shardings=(repl, repl, data), out_shardings=(repl, repl),
                    donate_argnums=(0,))
 
 
 @functools.lru_cache(maxsize=4)
-def _init_fn(mesh: Mesh, lr: float, lr_decay: float):
+def _init_fn(mesh: Mesh, lr: float, lr_decay: float, lite_config=None):
     tx = make_optimizer(lr, lr_decay)
-    return jax.jit(lambda key: init_state(key, tx), out_shardings=NamedSharding(mesh, P()))
+    return jax.jit(lambda key: init_state(key, tx, lite_config),
+                   out_shardings=NamedSharding(mesh, P()))
 
 
-def new_state(mesh: Mesh, lr: float, lr_decay: float, seed: int = 0) -> TrainState:
-    """A fresh train state (decoder init from ``seed``), replicated over ``mesh``."""
-    return _init_fn(mesh, float(lr), float(lr_decay))(jax.random.PRNGKey(seed))
+def new_state(mesh: Mesh, lr: float, lr_decay: float, seed: int = 0,
+              lite_config: lite.LiteConfig | None = None) -> TrainState:
+    """A fresh train state (decoder init from ``seed``; the lite decoder with
+    ``lite_config``), replicated over ``mesh``."""
+    return _init_fn(mesh, float(lr), float(lr_decay), lite_config)(jax.random.PRNGKey(seed))
 
 
 def replicate(tree, mesh: Mesh):

@@ -162,9 +162,7 @@ def _npz_part(path: Path, part: str, max_bytes: int | Budget | None = None) -> d
 
 
 def _tree_part(path: Path, tree: dict, part: str) -> dict:
-    if part not in tree:
-        have = ", ".join(sorted(tree)) or "nothing"
-        raise WeightsError(f"{path}: holds no '{part}' weights (it has: {have})")
+    _tree_part_keys(path, tree, part)
     return check_tree(part, tree[part], str(path))
 
 
@@ -247,5 +245,52 @@ def load_decoder(path: str | os.PathLike | None = None,
     return _guarded(path, lambda: _load_part(path, "decoder", max_bytes))
 
 
-__all__ = ["load_vgg", "load_decoder", "convert_keras_vgg", "sniff_format", "parts_in",
-           "save_params"]
+LITE_NOT_TRAINED = ("the lite model's weights are not trained yet (issue 17); pass a trained "
+                    "lite weights file with --decoder, or use --model adain")
+
+
+def load_lite(path: str | os.PathLike | None = None,
+              max_bytes: int | Budget | None = None) -> dict:
+    """The lite model's ``{'lite_encoder': ..., 'decoder': ...}`` from one ``.npz`` or
+    safetensors file (our tree layout); width and depth are read from its shapes and every
+    key/shape is checked against a fresh tree of that config. No lite weights ship yet, so
+    ``None`` raises a ``WeightsError``."""
+    if path is None:
+        raise WeightsError(LITE_NOT_TRAINED)
+    path = Path(path)
+
+    def read() -> dict:
+        from adain_jax.nn import lite
+        from adain_jax.weights.tree import check_shapes
+
+        kind = sniff_format(path)
+        if kind not in ("npz", "safetensors"):
+            raise WeightsError(f"{path}: lite weights are an .npz or .safetensors file, not {kind}")
+        if kind == "npz":
+            tree = load_tree(path, max_bytes)
+        else:
+            as_budget(max_bytes).charge(path.stat().st_size, f"{path} (safetensors)")
+            tree = safetensors_io.load_tree(path)
+        for part in (lite.ENCODER_KEY, "decoder"):
+            _tree_part_keys(path, tree, part)
+        try:
+            config = lite.config_of(tree)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise WeightsError(f"{path}: not a lite model (no stem/down3 layers in "
+                               f"'{lite.ENCODER_KEY}')") from None
+        import jax
+
+        fresh = jax.eval_shape(lambda: lite.init_params(jax.random.PRNGKey(0), config))
+        return {part: check_shapes(part, tree[part], fresh[part], str(path))
+                for part in (lite.ENCODER_KEY, "decoder")}
+    return _guarded(path, read)
+
+
+def _tree_part_keys(path: Path, tree: dict, part: str) -> None:
+    if part not in tree:
+        have = ", ".join(sorted(tree)) or "nothing"
+        raise WeightsError(f"{path}: holds no '{part}' weights (it has: {have})")
+
+
+__all__ = ["load_vgg", "load_decoder", "load_lite", "convert_keras_vgg", "sniff_format",
+           "parts_in", "save_params", "LITE_NOT_TRAINED"]

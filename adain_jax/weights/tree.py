@@ -62,7 +62,17 @@ def check_tree(part: str, tree: Mapping, source: str = "") -> dict:
     """Check ``tree`` against ``models.expected_shapes(part)``; return it as float32 numpy.
 
     Raises one ``WeightsError`` listing missing, extra and mismatched keys (with shapes)."""
-    expected = expected_shapes(part)
+    return _check_flat(part, tree, expected_shapes(part), source)
+
+
+def check_shapes(part: str, tree: Mapping, fresh: Mapping, source: str = "") -> dict:
+    """As :func:`check_tree`, against the shapes of a fresh tree ``fresh`` (arrays or
+    ``jax.ShapeDtypeStruct``s) of another model (e.g. ``nn.lite``)."""
+    return _check_flat(part, tree, {k: tuple(v.shape) for k, v in flatten(fresh).items()},
+                       source)
+
+
+def _check_flat(part: str, tree: Mapping, expected: Mapping, source: str) -> dict:
     flat = flatten(tree)
     missing = sorted(k for k in expected if k not in flat)
     extra = sorted(k for k in flat if k not in expected)
