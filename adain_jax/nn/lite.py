@@ -78,6 +78,16 @@ def depthwise3x3(x: Array, kernel: Array) -> Array:
     return sum(xp[:, i:i + h, j:j + w, :] * kernel[i, j, 0] for i in range(3) for j in range(3))
 
 
+def _depthwise(module: nn.Module, x: Array, dtype) -> tuple[Array, Array]:
+    """A block's 3x3 depthwise conv (zero padding 1; params ``dw_kernel``, ``dw_bias`` of
+    ``module``): (the input in the compute dtype, the conv's output)."""
+    c = x.shape[-1]
+    k = module.param("dw_kernel", nn.initializers.lecun_normal(), (3, 3, 1, c))
+    b = module.param("dw_bias", nn.initializers.zeros_init(), (c,))
+    xd, k, b = nn.dtypes.promote_dtype(x, k, b, dtype=dtype)
+    return xd, depthwise3x3(xd, k) + b
+
+
 class ShuffleOut(nn.Module):
     """The RGB output at twice the input's resolution: 3x3 depthwise conv (zero padding,
     ``dw_kernel``/``dw_bias``), 1x1 conv to ``4 * features`` channels (``pw``, no ReLU), then
@@ -89,11 +99,8 @@ class ShuffleOut(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        c = x.shape[-1]
-        k = self.param("dw_kernel", nn.initializers.lecun_normal(), (3, 3, 1, c))
-        b = self.param("dw_bias", nn.initializers.zeros_init(), (c,))
-        xd, k, b = nn.dtypes.promote_dtype(x, k, b, dtype=self.dtype)
-        y = nn.Dense(4 * self.features, dtype=self.dtype, name="pw")(depthwise3x3(xd, k) + b)
+        _, y = _depthwise(self, x, self.dtype)
+        y = nn.Dense(4 * self.features, dtype=self.dtype, name="pw")(y)
         return layers.depth_to_space(y.astype(jnp.float32))
 
 
@@ -106,13 +113,9 @@ class SeparableBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        c = x.shape[-1]
-        k = self.param("dw_kernel", nn.initializers.lecun_normal(), (3, 3, 1, c))
-        b = self.param("dw_bias", nn.initializers.zeros_init(), (c,))
-        xd, k, b = nn.dtypes.promote_dtype(x, k, b, dtype=self.dtype)
-        y = depthwise3x3(xd, k) + b
+        xd, y = _depthwise(self, x, self.dtype)
         y = nn.relu(nn.Dense(self.features, dtype=self.dtype, name="pw")(y))
-        return y + xd if self.features == c else y
+        return y + xd if self.features == x.shape[-1] else y
 
 
 class LiteEncoder(nn.Module):
