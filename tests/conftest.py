@@ -59,3 +59,27 @@ def write_ramp_images(folder, n, seed, shapes, noise=0.1):
         base = np.stack([y, x, 1 - x * y], -1) * rng.uniform(0.3, 1.0, 3)
         img = np.clip(base + rng.normal(0, noise, (h, w, 3)), 0, 1)
         Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"img{i}.png")
+
+
+def write_noise_images(folder, n, seed, size=(20, 28)):
+    """``n`` random RGB PNGs ``img{i}.png`` of ``size`` (H, W) in ``folder``; their paths."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        p = folder / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, tuple(size) + (3,), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+def run_stylize(args, capsys):
+    """``stylize.py args`` in-process: (exit code, stdout, stderr)."""
+    from adain_jax import cli
+
+    code = cli.stylize_main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err

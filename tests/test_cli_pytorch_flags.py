@@ -3,11 +3,11 @@
 import jax
 import numpy as np
 import pytest
-from PIL import Image
 
 from adain_jax import cli, image_io, weights
 from adain_jax.inference import transfer
 from adain_jax.nn import init_params
+from conftest import run_stylize, write_noise_images
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +20,10 @@ def weight_flags(tmp_path_factory):
 
 
 def make_images(folder, n, seed, size=(20, 28)):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 255, size + (3,), dtype=np.uint8)).save(
-            folder / f"img{i}.png")
-    return folder
+    return write_noise_images(folder, n, seed, size)[0].parent
 
 
-def run(args, capsys):
-    code = cli.stylize_main(args)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+run = run_stylize
 
 
 def test_pytorch_port_command_works(tmp_path, weight_flags, capsys):

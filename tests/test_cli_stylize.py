@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adain_jax import cli, image_io
+from adain_jax import image_io
 from adain_jax import weights as wts
 from adain_jax.nn import models
-from conftest import REPO
+from conftest import REPO, run_stylize, write_noise_images
 
 
 @pytest.fixture(scope="module")
@@ -22,21 +22,7 @@ def weights(tmp_path_factory):
     return ["--vgg", str(d / "vgg.npz"), "--decoder", str(d / "dec.npz")]
 
 
-def make_images(folder, n, seed, size=(20, 28)):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(n):
-        p = folder / f"img{i}.png"
-        Image.fromarray(rng.integers(0, 255, size + (3,), dtype=np.uint8)).save(p)
-        paths.append(p)
-    return paths
-
-
-def run(args, capsys):
-    code = cli.stylize_main(args)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+make_images, run = write_noise_images, run_stylize
 
 
 def test_single_pair_to_named_file(tmp_path, weights, capsys):
