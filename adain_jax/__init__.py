@@ -13,14 +13,12 @@ Importing the package changes no process-wide setting: the XLA:CPU flag that hel
 from adain_jax import _aliases
 from adain_jax.errors import AdainError, ConfigError, ImageError, WeightsError
 from adain_jax.inference import StyleStats, style_stats, stylize, stylize_tiled
+from adain_jax.inference.validate import MODELS
 from adain_jax.nn import Decoder, Encoder, decode, encode, init_params
 from adain_jax.ops import adain, channel_stats, content_loss, coral, style_loss
 
 _aliases.install()
 __version__ = "0.1.0"
-
-
-MODELS = ("adain", "lite")
 
 
 def load_params(vgg=None, decoder=None, model: str = "adain") -> dict:
@@ -37,11 +35,11 @@ def load_params(vgg=None, decoder=None, model: str = "adain") -> dict:
     Returns:
       The parameter tree that ``stylize`` takes.
     """
+    from adain_jax.inference import validate
     from adain_jax.weights import load_decoder, load_lite, load_vgg
     from adain_jax.weights.load import parts_in
 
-    if model not in MODELS:
-        raise ConfigError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
+    validate.model(model, vgg if decoder is not None else None)
     if model == "lite":
         return load_lite(decoder if decoder is not None else vgg)
     if vgg is not None and decoder is None:
@@ -53,7 +51,7 @@ def load_params(vgg=None, decoder=None, model: str = "adain") -> dict:
 
 def load_default(model: str = "adain") -> dict:
     """The shipped weights of ``model``: ``'adain'`` (normalised VGG-19 and trained decoder) or
-    ``'lite'`` (none ship yet: a ``WeightsError`` says so)."""
+    ``'lite'`` (the fast model: its encoder and decoder, ``docs/LITE_MODEL_CARD.md``)."""
     return load_params(model=model)
 
 

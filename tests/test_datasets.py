@@ -113,6 +113,29 @@ def test_job_mirrors_tree_matches_stylize_and_resumes(tmp_path, params):
         assert np.abs(a - b).mean() < 0.05
 
 
+def test_lite_model_job_matches_stylize_and_names_its_model(tmp_path):
+    from adain_jax.nn import lite
+    from adain_jax.weights import save_params
+
+    params = lite.init_params(jax.random.PRNGKey(3), lite.LiteConfig(8, 1))
+    root = make_tree(tmp_path, n_a=2, n_b=1, broken=False)
+    s = stylize_dataset(job(root, model="lite"), params, log=lambda m: None)
+    assert (s.written, len(s.failed)) == (3, 0)
+    for content, style, alpha in manifest.read(root / "out"):
+        got = image_io.load_image(root / "out" / content)
+        ref = adain_jax.stylize(params, image_io.load_image(root / "src" / content),
+                                image_io.load_image(root / "styles" / style), alpha=alpha)
+        np.testing.assert_array_equal(image_io.to_uint8(got), image_io.to_uint8(np.asarray(ref)))
+    # from a weights file; a VGG file with the lite model is a mistake, refused up front
+    path = save_params(tmp_path / "lite.npz", params)
+    s = stylize_dataset(job(root, "out2", model="lite", decoder=str(path)), log=lambda m: None)
+    assert s.written == 3
+    assert outputs(root / "out2").keys() == outputs(root / "out").keys()
+    with pytest.raises(ConfigError, match="--vgg does not apply"):
+        stylize_dataset(job(root, "out3", model="lite", vgg="v.npz"), log=lambda m: None)
+    assert not (root / "out3").exists()
+
+
 def test_another_job_refused_then_taken_over(tmp_path, params):
     root = make_tree(tmp_path, broken=False)
     stylize_dataset(job(root), params, log=lambda m: None)

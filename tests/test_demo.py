@@ -117,8 +117,14 @@ def server(params, files):
     pytest.importorskip("gradio")
     from adain_jax.demo import Limits, app
 
+    import jax
+
+    from adain_jax.nn import lite
+
     limits = Limits(default_size=64, max_size=128)
-    page = app.build(params, limits, examples=files["dir"], out_dir=files["dir"] / "out")
+    small_lite = lite.init_params(jax.random.PRNGKey(1), lite.LiteConfig(8, 1))
+    page = app.build(params, limits, examples=files["dir"], out_dir=files["dir"] / "out",
+                     lite_params=small_lite)
     port = free_port()
     app.launch(page, "127.0.0.1", port, limits, block=False, quiet=True)
     yield f"http://127.0.0.1:{port}/"
@@ -138,6 +144,31 @@ def test_api_stylize_with_two_files(server, files):
                                    alpha=0.3, style2=handle_file(files["style2"]), mix=0.5,
                                    api_name="/stylize")
     assert "alpha 0.30" in summary and "mixed" in summary
+    image, _, summary = client.predict(handle_file(files["content"]), handle_file(files["style"]),
+                                       model="lite", api_name="/stylize")
+    with Image.open(image) as im:
+        assert im.size == (85, 64)
+
+
+def test_api_unknown_model_is_one_line(server, files):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    with pytest.raises(AppError) as info:    # gradio checks the choice before our callback
+        client.predict(handle_file(files["content"]), handle_file(files["style"]),
+                       model="big", api_name="/stylize")
+    assert "not in the list of choices" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_request_for_a_model_the_page_lacks_is_refused():
+    from adain_jax.demo import service
+
+    assert service.pick_model(None, ["adain", "lite"]) == "adain"
+    with pytest.raises(ConfigError, match="not served here"):
+        service.pick_model("lite", ["adain"])
+    with pytest.raises(ConfigError, match="model must be one of"):
+        service.pick_model("big", ["adain"])
 
 
 def test_api_errors_reach_the_client_as_one_line(server, files):

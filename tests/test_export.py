@@ -1,4 +1,5 @@
 """Exports (ONNX through onnxruntime, StableHLO through jax.export) against adain_jax.stylize."""
+import functools
 import re
 
 import numpy as np
@@ -166,7 +167,8 @@ def test_cli_export(tmp_path, monkeypatch, capsys, params):
     import adain_jax
     from adain_jax.cli.export import export_main
 
-    monkeypatch.setattr(adain_jax, "load_params", lambda vgg=None, decoder=None: params)
+    monkeypatch.setattr(adain_jax, "load_params",
+                        lambda vgg=None, decoder=None, model="adain": params)
     out = tmp_path / "m.onnx"
     assert export_main(["--output", str(out), "--graph", "style_stats"]) == 0
     assert out.stat().st_size > 1e6
@@ -184,3 +186,113 @@ def test_cli_export(tmp_path, monkeypatch, capsys, params):
     assert export_main(["--format", "stablehlo", "--output", str(shlo), "--graph", "decoder",
                         "--platforms", "cpu"]) == 0
     assert shlo.stat().st_size > 1e6
+
+
+# The lite model (nn.lite): the same graphs, written from its layer tables.
+
+@functools.cache
+def random_lite():
+    """Small random lite weights whose images are not clipped flat (output centred on 0.5);
+    made once (flax's init takes seconds), never modified."""
+    import jax
+
+    from adain_jax.nn import lite
+
+    p = lite.init_params(jax.random.PRNGKey(0), lite.LiteConfig(8, 1))
+    out = p["decoder"]["out"]["pw"]
+    p["decoder"]["out"]["pw"] = {"kernel": out["kernel"] * 3.0, "bias": out["bias"] + 0.5}
+    return p
+
+
+@pytest.fixture(scope="module", params=["random", "shipped"])
+def lite_params(request):
+    import adain_jax
+
+    if request.param == "random":
+        return random_lite()
+    try:
+        return adain_jax.load_default("lite")
+    except adain_jax.WeightsError as exc:
+        pytest.skip(f"no shipped lite weights: {exc}")
+
+
+def lite_images():
+    """A content batch (2, 24, 32) and a style of odd size (the ONNX lite encoder pads it)."""
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:24, 0:32] / 32.0
+    ramp = np.stack([y, x, 1 - x * y], -1)
+    content = np.clip(ramp + rng.normal(0, 0.1, (2, 24, 32, 3)), 0, 1).astype(np.float32)
+    return content, rng.random((1, 19, 27, 3), np.float32)
+
+
+def test_lite_onnx_matches_library(lite_params, xla_convs):
+    import adain_jax
+    from adain_jax.export import onnx as onnx_export
+
+    content, style = lite_images()
+    model = onnx_export.build(lite_params)
+    assert {"SpaceToDepth", "DepthToSpace"} <= {n.op_type for n in model.graph.node}
+    out, = run_onnx(session(model), content=content, style=style, alpha=0.7)
+    ref = np.asarray(adain_jax.stylize(lite_params, content, style, alpha=0.7))
+    assert out.shape == ref.shape == content.shape
+    assert 0.05 < ref.std() and 0 < ref.mean() < 1  # not clipped flat
+    assert np.abs(out - ref).max() < 1e-4
+
+
+def test_lite_onnx_other_graphs_and_odd_sizes(xla_convs):
+    import adain_jax
+    from adain_jax.export import crop_output, graph, onnx as onnx_export, pad_input
+
+    params, (content, style) = random_lite(), lite_images()
+    mean, std = run_onnx(session(onnx_export.build(params, "style_stats")), style=style)
+    ref = adain_jax.style_stats(params, style)
+    assert mean.shape == (1, 1, 1, 32)
+    assert np.abs(mean - ref.mean).max() < 1e-5 and np.abs(std - ref.std).max() < 1e-5
+    out, = run_onnx(session(onnx_export.build(params, "stylize_stats")), content=content,
+                    style_mean=mean, style_std=std, alpha=0.5)
+    assert np.abs(out - adain_jax.stylize(params, content, ref, alpha=0.5)).max() < 1e-4
+    feat = np.random.default_rng(1).random((2, 3, 2, 32), np.float32)
+    out, = run_onnx(session(onnx_export.build(params, "decoder")), features=feat)
+    ref_out, = graph.reference(params, "decoder", feat)
+    assert out.shape == (2, 24, 16, 3) and np.abs(out - ref_out).max() < 1e-4
+    odd = content[0, :21, :30]
+    padded, hw = pad_input(odd)
+    out, = run_onnx(session(onnx_export.build(params)), content=padded[None], style=style,
+                    alpha=1.0)
+    ref = np.asarray(adain_jax.stylize(params, odd, style[0]))
+    assert np.abs(crop_output(out[0], hw) - ref).max() < 1e-4
+
+
+def test_lite_stablehlo_round_trip(lite_params, tmp_path, xla_convs):
+    import adain_jax
+    from adain_jax.export import crop_output, pad_input, stablehlo
+
+    content, style = lite_images()
+    style = np.repeat(pad_input(style)[0], 2, axis=0)  # StableHLO: sides 8k, style batch N
+    path = stablehlo.save(lite_params, tmp_path / "lite.shlo", platforms=("cpu",))
+    exp = stablehlo.load(path)
+    text = exp.mlir_module()
+    assert set(re.findall(r"custom_call @(\w+)", text)) <= {"shape_assertion"}
+    out = np.asarray(exp.call(content, style, np.float32(0.7)))
+    ref = np.asarray(adain_jax.stylize(lite_params, content, style, alpha=0.7))
+    assert out.shape == content.shape and np.abs(out - ref).max() < 1e-4
+    padded, hw = pad_input(content[:, :21, :30])
+    out = np.asarray(exp.call(padded, style, np.float32(1.0)))
+    ref = np.asarray(adain_jax.stylize(lite_params, content[:, :21, :30], style))
+    assert np.abs(crop_output(out, hw) - ref).max() < 1e-4
+
+
+def test_cli_export_lite(tmp_path, capsys):
+    from adain_jax.cli.export import export_main
+    from adain_jax.weights import save_params
+
+    weights = save_params(tmp_path / "lite.npz", random_lite())
+    out = tmp_path / "lite.onnx"
+    assert export_main(["--model", "lite", "--decoder", str(weights), "--output", str(out)]) == 0
+    assert 1e4 < out.stat().st_size < 1e5 and "model lite" in capsys.readouterr().err
+    assert export_main(["--model", "lite", "--vgg", str(weights), "--output",
+                        str(tmp_path / "x.onnx")]) == 2
+    assert "--vgg applies to --model adain only" in capsys.readouterr().err
+    assert export_main(["--decoder", str(weights), "--output", str(tmp_path / "y.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pass --model lite" in err[0]

@@ -98,6 +98,29 @@ def test_generator_is_lazy_and_per_frame_matches_stylize(random_params, style):
     np.testing.assert_allclose(got, ref, atol=2e-5)  # the padded last batch changes nothing
 
 
+def test_lite_model_video_matches_per_frame_stylize(style):
+    import jax
+
+    from adain_jax.nn import lite
+
+    params = lite.init_params(jax.random.PRNGKey(5), lite.LiteConfig(8, 1))
+    frames = frames_rgb(3)
+    ref = np.asarray(adain_jax.stylize(params, np.stack(frames) / np.float32(255), style))
+    got = np.stack(list(adain_jax.stylize_video(params, frames, style, batch_size=2,
+                                                temporal="none")))
+    np.testing.assert_allclose(got, ref, atol=2e-5)
+    both = list(adain_jax.stylize_video(params, frames, style, batch_size=2, temporal="both"))
+    assert len(both) == 3 and all(np.isfinite(b).all() for b in both)
+
+
+def test_cli_video_with_the_lite_model(tmp_path, style_file):
+    src = make_clip(tmp_path / "clip.mp4")
+    out = tmp_path / "out.mp4"
+    assert run_cli("--content", src, "--style", style_file, "--output", out, "--model", "lite",
+                   "--content-size", "0") == 0
+    assert len(list(vio.FrameReader(out))) == N
+
+
 @pytest.mark.parametrize("method", ["ema", "flow", "both"])
 def test_temporal_methods(random_params, style, method):
     frames = frames_rgb(6)

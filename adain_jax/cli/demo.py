@@ -38,6 +38,9 @@ def demo_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=7860, help="port (default 7860)")
     p.add_argument("--vgg", default=None, help="VGG weights (default: the shipped ones)")
     p.add_argument("--decoder", default=None, help="decoder weights (default: the shipped ones)")
+    p.add_argument("--lite", default=None,
+                   help="lite weights offered as a second model (default: the shipped lite "
+                        "model; 'none': only the main model)")
     p.add_argument("--max-upload-mb", type=float, default=d.max_bytes / 2**20,
                    help="largest uploaded file in MiB")
     p.add_argument("--max-megapixels", type=float, default=d.max_pixels / 1e6,
@@ -55,9 +58,10 @@ def _demo(args) -> int:
                     max_pixels=int(args.max_megapixels * 1e6), max_size=args.max_size,
                     default_size=min(512, args.max_size) if args.max_size else 512)
     params = adain_jax.load_params(args.vgg, args.decoder)
+    lite = adain_jax.load_params(model="lite", decoder=args.lite) if args.lite != "none" else None
     from adain_jax.demo import app  # gradio loads here, after the cheap checks
 
-    app.launch(app.build(params, limits), args.host, args.port, limits)
+    app.launch(app.build(params, limits, lite_params=lite), args.host, args.port, limits)
     return 0
 
 

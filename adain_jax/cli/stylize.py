@@ -38,8 +38,9 @@ def stylize_parser() -> argparse.ArgumentParser:
                    help="output file (one pair) or folder; default: "
                         "./<content>_stylized_<style>.<ext>")
     p.add_argument("--model", choices=("adain", "lite"), default="adain",
-                   help="adain: VGG-19 encoder + decoder; lite: the small fast pair "
-                        "(adain_jax.nn.lite; its weights file is given with --decoder)")
+                   help="adain: VGG-19 encoder + decoder (best quality); lite: the small fast "
+                        "model (adain_jax.nn.lite, ~10x faster on a CPU; another lite weights "
+                        "file is given with --decoder)")
     p.add_argument("--vgg", default=None,
                    help="VGG weights (.h5/.pth/.t7/.npz/.safetensors); default: shipped")
     p.add_argument("--decoder", default=None,
@@ -149,13 +150,12 @@ def _stylize(args) -> int:
 
 
 def _check_model(args) -> None:
-    """``--model lite``: one line for options the lite model does not support yet."""
-    if args.model != "lite":
-        return
-    unsupported = [flag for flag, on in (("--tile", args.tile), ("--optimize", args.optimize))
-                   if on]
-    if unsupported:
-        raise ConfigError(f"{', '.join(unsupported)} is not supported with --model lite yet")
+    """``--model lite``: no ``--vgg``; no ``--optimize`` (Gatys uses no decoder)."""
+    from adain_jax.inference import validate
+
+    validate.model(args.model, args.vgg)
+    if args.model == "lite" and args.optimize:
+        raise ConfigError("--optimize (Gatys et al.) runs on the VGG alone; drop --model lite")
 
 
 def _video_kind(path: str) -> str:
@@ -193,8 +193,6 @@ def _stylize_video(args) -> int:
     from adain_jax.nn.backends import resolve_dtype
     from adain_jax.video import files, io as vio
 
-    if args.model == "lite":
-        raise ConfigError("video is not supported with --model lite yet")
     content = Path(args.content)
     style_arg = common.split(args.style)
     style_paths = ([Path(s) for s in style_arg] if len(style_arg) > 1
@@ -218,7 +216,8 @@ def _stylize_video(args) -> int:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it")
     styles = [image_io.load_image(s, size=args.style_size or None, crop=args.crop)
               for s in style_paths]
-    params = load_params(args.vgg, args.decoder)
+    _check_model(args)
+    params = load_params(args.vgg, args.decoder, model=args.model)
     report = files.stylize_file(
         params, content, out, styles if len(styles) > 1 else styles[0],
         style_weights=args.style_weights, alpha=alpha, preserve_color=args.preserve_color,

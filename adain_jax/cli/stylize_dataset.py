@@ -56,7 +56,10 @@ def parser() -> argparse.ArgumentParser:
                    help="shape buckets: sides rounded up to this many pixels (8: exact)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=d.dtype)
     p.add_argument("--vgg", default=None, help="VGG weights (default: shipped)")
-    p.add_argument("--decoder", default=None, help="decoder weights (default: shipped)")
+    p.add_argument("--decoder", default=None,
+                   help="decoder weights, or lite weights with --model lite (default: shipped)")
+    p.add_argument("--model", choices=("adain", "lite"), default=d.model,
+                   help="adain (VGG-19 encoder) or lite (the fast model)")
     p.add_argument("--workers", type=int, default=d.workers, help="reading/writing threads")
     p.add_argument("--tfds-data-dir", default=None, help="where prepared tfds datasets live")
     p.add_argument("--overwrite", action="store_true",
@@ -79,7 +82,7 @@ def main(argv=None) -> int:
             content=args.content, styles=args.styles, output=args.output, seed=args.seed,
             alpha=args.alpha, content_size=args.content_size, style_size=args.style_size,
             batch_size=args.batch_size, bucket=args.bucket, dtype=args.dtype, vgg=args.vgg,
-            decoder=args.decoder, workers=args.workers, overwrite=args.overwrite,
+            decoder=args.decoder, model=args.model, workers=args.workers, overwrite=args.overwrite,
             tfds_data_dir=args.tfds_data_dir)
         summary = stylize_dataset(job, progress=not args.no_progress and sys.stderr.isatty(),
                                   log=lambda m: print(m, flush=True))

@@ -14,7 +14,8 @@ TRAIN_DOC = """Train an AdaIN decoder.
 
 Re-running with the same --workdir resumes from its latest checkpoint (decoder, Adam
 state, step and data position). Outputs in the workdir: checkpoints/, decoder.npz (the
-latest decoder, loadable with ``stylize.py --decoder``), config.json, metrics.csv, tb/
+latest decoder, loadable with ``stylize.py --decoder``; lite.npz with ``--model lite``, loadable
+with ``stylize.py --model lite --decoder``), config.json, metrics.csv, tb/
 (TensorBoard), samples/step_XXXXXXX.jpg.
 
 Multi-host: run the same command on every process with ``--coordinator HOST:PORT
@@ -64,7 +65,14 @@ def train_parser() -> argparse.ArgumentParser:
                         "oneDNN kernels on a bf16-capable CPU, ~1.7x faster there; auto: "
                         "bfloat16 where the hardware computes it natively)")
     p.add_argument("--model", choices=("adain", "lite"), default=d.model,
-                   help="the decoder trained: adain (VGG-19 features) or lite (adain_jax.nn.lite)")
+                   help="adain: the decoder for the VGG-19 encoder; lite: the fast model "
+                        "(adain_jax.nn.lite: encoder and decoder, distilled from the VGG), "
+                        "exported as lite.npz")
+    p.add_argument("--lite-width", type=int, default=d.lite_width, help="lite: channels at 1/2")
+    p.add_argument("--lite-depth", type=int, default=d.lite_depth,
+                   help="lite: separable blocks per stage")
+    p.add_argument("--distill-weight", type=float, default=d.distill_weight,
+                   help="lite: weight of the relu4_1 distillation loss")
     p.add_argument("--vgg", default=None, help="VGG weights (default: the shipped normalised VGG)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers, help="image decoding workers per host")

@@ -29,6 +29,7 @@ def job_record(job: DatasetJob, contents, styles: list[tuple[str, Path]]) -> dic
         "vgg": str(Path(job.vgg).absolute()) if job.vgg else None,
         "decoder": str(Path(job.decoder).absolute()) if job.decoder else None,
         "dtype": job.dtype, "bucket": job.bucket,
+        **({"model": job.model} if job.model != "adain" else {}),
     }
 
 
@@ -50,7 +51,8 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
 
     Args:
       job: the options (see :class:`DatasetJob`).
-      params: ``{'vgg', 'decoder'}``; None loads ``job.vgg``/``job.decoder`` (shipped defaults).
+      params: a params tree (main or lite); None loads ``job.vgg``/``job.decoder`` (shipped
+        defaults) for ``job.model``.
       progress: show a progress bar (images, images/s, ETA) on process 0.
       log: where process 0's one-line messages go.
     Returns:
@@ -61,6 +63,7 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
     """
     validate.dataset_options(alpha_range=job.alpha, seed=job.seed, batch_size=job.batch_size,
                              bucket=job.bucket, workers=job.workers)
+    validate.model(job.model, job.vgg)
     dtype = backends.resolve_dtype(job.dtype)
     styles = plan.list_styles(job.styles)
     contents = plan.open_contents(job.content, job.tfds_data_dir)
@@ -69,9 +72,12 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
     primary = pid == 0
     say = log if primary else (lambda *_: None)
     if params is None:
-        from adain_jax.weights import load_decoder, load_vgg
+        from adain_jax.weights import load_decoder, load_lite, load_vgg
 
-        params = {"vgg": load_vgg(job.vgg), "decoder": load_decoder(job.decoder)}
+        if job.model == "lite":
+            params = load_lite(job.decoder)
+        else:
+            params = {"vgg": load_vgg(job.vgg), "decoder": load_decoder(job.decoder)}
 
     record = job_record(job, contents, styles)
     mode = manifest.check_job(output, record, job.overwrite)

@@ -33,7 +33,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from adain_jax import image_io, ops
 from adain_jax.datasets import manifest
 from adain_jax.errors import AdainError, ConfigError, one_line
-from adain_jax.nn import layers, models
+from adain_jax.nn import dispatch, layers
 
 VERSION = 2     # 2: tfds contents keyed SPLIT/NNNNNNNN, written by label; output column
 
@@ -53,6 +53,7 @@ class DatasetJob:
       bucket: shape bucket granularity in pixels (a multiple of 8; 8 = exact sizes).
       dtype: ``'float32'`` or ``'bfloat16'``.
       vgg, decoder: weight files (None: the shipped ones).
+      model: ``'adain'`` or ``'lite'`` (the fast model; ``decoder`` then names a lite file).
       workers: threads reading and writing images.
       overwrite: take over a folder that holds another job's outputs.
       tfds_data_dir: where prepared tfds datasets live.
@@ -70,6 +71,7 @@ class DatasetJob:
     dtype: str = "float32"
     vgg: str | None = None
     decoder: str | None = None
+    model: str = "adain"
     workers: int = 4
     overwrite: bool = False
     tfds_data_dir: str | None = None
@@ -94,8 +96,8 @@ class Summary:
 # ---------------------------------------------------------------------------- device side
 
 @functools.partial(jax.jit, static_argnames="dtype")
-def _encode_stats(vgg, images, fmask, dtype=None):
-    feat = models.encode(vgg, images, dtype=dtype)[-1]
+def _encode_stats(enc, images, fmask, dtype=None):
+    feat = dispatch.features(enc, images, dtype)
     return ops.masked_channel_stats(feat, fmask)
 
 
@@ -103,11 +105,11 @@ def _encode_stats(vgg, images, fmask, dtype=None):
 def _stylize_batch(params, contents, fmask, means, stds, idx, alpha, dtype=None):
     """Bucketed contents (B, Hb, Wb, 3) -> stylized (B, Hb, Wb, 3); content statistics over
     ``fmask`` (B, Hb/8, Wb/8, 1); style ``idx[b]`` of the bank ``means``/``stds``."""
-    feat = models.encode(params["vgg"], contents, dtype=dtype)[-1].astype(jnp.float32)
+    feat = dispatch.features(params, contents, dtype).astype(jnp.float32)
     c_mean, c_std = ops.masked_channel_stats(feat, fmask)
     target = (feat - c_mean) / c_std * stds[idx] + means[idx]
     target = ops.blend(target, feat, alpha[:, None, None, None])
-    out = models.decode(params["decoder"], target.astype(dtype or jnp.float32), dtype=dtype)
+    out = dispatch.decode(params, target.astype(dtype or jnp.float32), dtype)
     return jnp.clip(out.astype(jnp.float32), 0.0, 1.0)
 
 
@@ -219,7 +221,8 @@ def encode_styles(params, paths: list[Path], size: int, devices: Devices, *, buc
                             4 * size_b, lambda i, msg: bad.append(f"{paths[i]}: {msg}"))
         for shape, entries in batches(loaded, bucket, size_b):
             imgs, masks, _ = stack_batch(entries, shape, size_b)
-            m, s = _encode_stats(params["vgg"], *devices.put_batch(imgs, masks), dtype=dtype)
+            m, s = _encode_stats(dispatch.encoder_part(params), *devices.put_batch(imgs, masks),
+                                 dtype=dtype)
             m, s = np.asarray(m), np.asarray(s)
             for j, (i, _) in enumerate(entries):
                 means[i], stds[i] = m[j], s[j]

@@ -4,7 +4,7 @@ Layout: content and style uploads (the shipped examples as presets), an optional
 with a mix weight, a brush (on the content) marking where the second style goes, alpha, size
 and colour controls, the output with a download button and the time ``stylize`` took. The
 button's event is the API endpoint ``stylize``: ``(content, style)`` plus optional
-``alpha, style2, mix, preserve_color, mask, size``, so ``gradio_client`` can call it with two
+``alpha, style2, mix, preserve_color, mask, size, model`` (``'adain'`` or ``'lite'``), so ``gradio_client`` can call it with two
 files. Every error reaches the page as a one-line ``gr.Error``, never a traceback.
 """
 from __future__ import annotations
@@ -78,19 +78,24 @@ def _upload_class():
 Upload = _component_without_stub(_upload_class)
 
 
-class Stylizer:
-    """The page's callback: a request in, (output file, download file, timing) out."""
+MODEL_LABELS = {"adain": "AdaIN (best quality)", "lite": "Lite (fast)"}
 
-    def __init__(self, params, limits: Limits, out_dir: Path):
-        self.params, self.limits, self.out_dir = params, limits, out_dir
+
+class Stylizer:
+    """The page's callback: a request in, (output file, download file, timing) out.
+    ``models``: name -> params tree (``'adain'`` first: the default)."""
+
+    def __init__(self, models: dict, limits: Limits, out_dir: Path):
+        self.models, self.limits, self.out_dir = models, limits, out_dir
 
     def __call__(self, content, style, alpha=1.0, style2=None, mix=0.5, preserve_color=False,
-                 mask=None, size=None):
+                 mask=None, size=None, model=None):
         request = service.Request(content=content, style=style, alpha=alpha, style2=style2,
                                   mix=mix, preserve_color=bool(preserve_color),
                                   mask_layers=_mask_layers(mask), size=size)
         try:
-            result = service.run(self.params, request, self.limits)
+            params = self.models[service.pick_model(model, list(self.models))]
+            result = service.run(params, request, self.limits)
             path = self.out_dir / f"stylized-{uuid.uuid4().hex[:12]}.png"
             image_io.save_image(path, result.image)
         except AdainError as exc:
@@ -103,24 +108,29 @@ class Stylizer:
 
 
 def build(params=None, limits: Limits = Limits(), examples: Path | None = None,
-          out_dir: Path | None = None) -> gr.Blocks:
+          out_dir: Path | None = None, lite_params=None) -> gr.Blocks:
     """The demo page.
 
     Args:
-      params: ``{'vgg': ..., 'decoder': ...}``; None loads the shipped model.
+      params: the main model's ``{'vgg': ..., 'decoder': ...}``; None loads the shipped one,
+        and then the shipped lite model too (a model choice on the page).
+      lite_params: a lite model to offer beside ``params`` (None: none, unless ``params``
+        is None).
       limits: upload and size limits.
       examples: a folder with ``content/`` and ``style/`` presets (default: the repository's;
         a folder without them: no presets, empty inputs).
       out_dir: where stylized PNGs are written (default: a new temporary folder).
     """
     if params is None:
-        from adain_jax.weights import load_decoder, load_vgg
+        from adain_jax.weights import load_decoder, load_lite, load_vgg
 
         params = {"vgg": load_vgg(None), "decoder": load_decoder(None)}
+        lite_params = load_lite(None) if lite_params is None else lite_params
+    models = {"adain": params, **({"lite": lite_params} if lite_params is not None else {})}
     examples = examples if examples is not None else examples_dir()
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="adain-demo-"))
     contents, styles = _presets("content", examples), _presets("style", examples)
-    stylizer = Stylizer(params, limits, out_dir)
+    stylizer = Stylizer(models, limits, out_dir)
     mb = limits.max_bytes / 2**20
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
@@ -150,6 +160,8 @@ def build(params=None, limits: Limits = Limits(), examples: Path | None = None,
             size = gr.Slider(64, limits.max_size, value=limits.default_size, step=8,
                              label="Size (shorter side, px)", elem_id="size")
             preserve = gr.Checkbox(label="Preserve content colours", elem_id="preserve")
+            model = gr.Radio([(MODEL_LABELS[m], m) for m in models], value="adain",
+                             label="Model", elem_id="model", visible=len(models) > 1)
         button = gr.Button("Stylize", variant="primary", elem_id="stylize")
         with gr.Accordion("Second style: mix or paint where it goes", open=False):
             with gr.Row():
@@ -166,7 +178,8 @@ def build(params=None, limits: Limits = Limits(), examples: Path | None = None,
             if styles:
                 gr.Examples(styles, inputs=style2, label="Example styles")
         content.change(lambda c: c, inputs=content, outputs=mask, api_visibility="private")
-        button.click(stylizer, inputs=[content, style, alpha, style2, mix, preserve, mask, size],
+        button.click(stylizer, inputs=[content, style, alpha, style2, mix, preserve, mask, size,
+                                       model],
                      outputs=[output, download, timing], api_name="stylize")
     page.adain_out_dir = out_dir
     page.adain_allowed = [str(p) for p in (examples, out_dir) if p]

@@ -74,8 +74,20 @@ def brush_mask(layers: Sequence[str], hw: tuple[int, int], limits: Limits) -> np
     return mask if mask is not None and mask.max() > 0.02 else None
 
 
+def pick_model(name: str | None, available: Sequence[str]) -> str:
+    """The model a request names (None: the first, the main model), checked against the
+    page's models."""
+    if name is None:
+        return available[0]
+    name = validate.model(str(name))
+    if name not in available:
+        raise ConfigError(f"model {name!r} is not served here (available: "
+                          f"{', '.join(available)})")
+    return name
+
+
 def run(params, request: Request, limits: Limits = Limits()) -> Result:
-    """Stylize one request with ``params`` (``{'vgg': ..., 'decoder': ...}``)."""
+    """Stylize one request with ``params`` (the main or the lite model's tree)."""
     from adain_jax.inference import stylize
 
     size = limits.size(request.size)

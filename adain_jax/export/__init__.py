@@ -1,5 +1,7 @@
 """Running the model outside JAX: ONNX (:mod:`.onnx`) and serialized StableHLO
-(:mod:`.stablehlo`) exports of the graphs defined once in :mod:`.graph`.
+(:mod:`.stablehlo`) exports of the graphs defined once in :mod:`.graph`, for either model: the
+main one (``{'vgg', 'decoder'}``) or the lite one (``{'lite_encoder', 'decoder'}``,
+``nn.lite``), told apart by the params tree.
 
 Every exported graph takes NHWC float32 images in [0, 1] whose height and width are multiples
 of 8 (at least 16); :func:`graph.pad_input` pads other sizes the way the library does
@@ -16,7 +18,7 @@ def export_file(params, path, fmt: str = "onnx", graph: str = "stylize",
     """Write ``graph`` of ``params`` to ``path`` in ``fmt``.
 
     Args:
-      params: ``{'vgg': ..., 'decoder': ...}``.
+      params: ``{'vgg': ..., 'decoder': ...}`` or ``{'lite_encoder': ..., 'decoder': ...}``.
       path: the output file (written atomically).
       fmt: ``'onnx'`` or ``'stablehlo'``.
       graph: one of :data:`GRAPHS`.

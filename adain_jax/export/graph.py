@@ -2,14 +2,17 @@
 
 One definition serves the StableHLO export (traced by ``jax.export``), the ONNX writer's tests
 (its graph must agree with these) and :func:`reference`. The models are built with
-``backend="xla"`` so an export never captures the oneDNN custom calls.
+``backend="xla"`` so an export never captures the oneDNN custom calls. ``params`` is either
+model's tree: the main one (``{'vgg', 'decoder'}``) or the lite one (``{'lite_encoder',
+'decoder'}``, ``nn.lite``); each function dispatches on ``lite.is_lite(params)``.
 
-Graphs, inputs and outputs (images NHWC float32 in [0, 1], statistics (N, 1, 1, 512)):
+Graphs, inputs and outputs (images NHWC float32 in [0, 1], statistics (N, 1, 1, C) with C the
+feature channels, :func:`channels`: 512 for the main model, ``LiteConfig.channels`` for lite):
 
 * ``stylize``: ``content``, ``style``, ``alpha`` (scalar) -> ``output``
 * ``style_stats``: ``style`` -> ``style_mean``, ``style_std`` (relu4_1 statistics; cache them)
 * ``stylize_stats``: ``content``, ``style_mean``, ``style_std``, ``alpha`` -> ``output``
-* ``decoder``: ``features`` (N, H/8, W/8, 512) -> ``output`` (the decoder alone, clipped)
+* ``decoder``: ``features`` (N, H/8, W/8, C) -> ``output`` (the decoder alone, clipped)
 
 Heights and widths are multiples of 8 and at least :data:`MIN_SIZE`; the library itself pads
 other contents by reflection at the bottom/right to a multiple of 8 and crops the result
@@ -24,7 +27,7 @@ import numpy as np
 
 from adain_jax import ops
 from adain_jax.errors import ConfigError
-from adain_jax.nn import layers
+from adain_jax.nn import layers, lite
 from adain_jax.nn.models import Decoder, Encoder
 
 Array = Any
@@ -46,26 +49,40 @@ OUTPUTS = {
 }
 
 
-def encode(vgg, rgb: Array) -> Array:
-    """relu4_1 features of NHWC images (XLA convolutions)."""
-    return Encoder(backend="xla").apply({"params": vgg}, rgb)[-1]
+def channels(params) -> int:
+    """Channels of the AdaIN features (and statistics) of ``params``' model."""
+    return lite.config_of(params).channels if lite.is_lite(params) else 512
 
 
-def decode(decoder, feat: Array) -> Array:
-    """Images in [0, 1] decoded from relu4_1 features (XLA convolutions)."""
-    return jnp.clip(Decoder(backend="xla").apply({"params": decoder}, feat), 0.0, 1.0)
+def encode(params, rgb: Array) -> Array:
+    """The AdaIN features (relu4_1, or the lite model's 1/8 features) of NHWC images (XLA
+    convolutions)."""
+    if lite.is_lite(params):
+        return lite.LiteEncoder(lite.config_of(params), backend="xla").apply(
+            {"params": params[lite.ENCODER_KEY]}, rgb)[-1]
+    return Encoder(backend="xla").apply({"params": params["vgg"]}, rgb)[-1]
+
+
+def decode(params, feat: Array) -> Array:
+    """Images in [0, 1] decoded from AdaIN features (XLA convolutions)."""
+    if lite.is_lite(params):
+        out = lite.LiteDecoder(lite.config_of(params), backend="xla").apply(
+            {"params": params["decoder"]}, feat)
+    else:
+        out = Decoder(backend="xla").apply({"params": params["decoder"]}, feat)
+    return jnp.clip(out, 0.0, 1.0)
 
 
 def style_stats(params, style: Array) -> tuple[Array, Array]:
-    """``style`` (N, H, W, 3) -> relu4_1 channel mean and std, each (N, 1, 1, 512)."""
-    return ops.channel_stats(encode(params["vgg"], style))
+    """``style`` (N, H, W, 3) -> feature channel mean and std, each (N, 1, 1, C)."""
+    return ops.channel_stats(encode(params, style))
 
 
 def stylize_stats(params, content: Array, style_mean: Array, style_std: Array, alpha) -> Array:
     """AdaIN of ``content``'s features with cached style statistics, blended by ``alpha``."""
-    feat = encode(params["vgg"], content)
+    feat = encode(params, content)
     target = ops.blend(ops.adain_from_stats(feat, style_mean, style_std), feat, alpha)
-    return decode(params["decoder"], target)
+    return decode(params, target)
 
 
 def stylize(params, content: Array, style: Array, alpha) -> Array:
@@ -74,8 +91,8 @@ def stylize(params, content: Array, style: Array, alpha) -> Array:
 
 
 def decoder(params, features: Array) -> Array:
-    """The decoder alone: relu4_1 features (N, h, w, 512) -> images (N, 8h, 8w, 3)."""
-    return decode(params["decoder"], features)
+    """The decoder alone: features (N, h, w, C) -> images (N, 8h, 8w, 3)."""
+    return decode(params, features)
 
 
 FUNCTIONS = {"stylize": stylize, "style_stats": style_stats, "stylize_stats": stylize_stats,

@@ -8,6 +8,15 @@ after each image input and one before each output, so its inputs and outputs are
 library's. Batch (``N``; the style batch ``S`` is 1 or N) and image sides (``H``, ``W``) are
 dynamic; sides are multiples of 8, at least 16 (see ``graph.pad_input``). The layer order and
 names come from ``nn.models``; ``graph`` holds the JAX functions this must agree with.
+
+The lite model (``nn.lite``, a ``{'lite_encoder', 'decoder'}`` tree) follows its layer tables:
+``SpaceToDepth`` (blocksize 2; channels ordered (block row, block column, channel) as
+``layers.space_to_depth``) before the stem's reflect-padded 3x3 ``Conv`` and before each 1x1
+``down`` conv, depthwise 3x3 as ``Conv(group=C)`` with zero ``pads`` then a 1x1 ``Conv``
+(+ ``Add`` of the block input when the channels match), ``Resize(nearest)`` for ``up`` and
+``DepthToSpace(mode=DCR)`` after the output's 1x1 conv to 12 channels. Its encoder first pads
+H and W by reflection at the bottom/right to multiples of 8 (a no-op on content sides, which
+are multiples of 8; a style may have any size from 16 up, as in the main graph).
 """
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ from adain_jax import ops
 from adain_jax.errors import ConfigError
 from adain_jax.export import graph as graphs
 from adain_jax.fs import atomic_write
+from adain_jax.nn import layers, lite
 from adain_jax.nn.models import DECODER_LAYERS, ENCODER_LAYERS, POOL_AFTER, UPSAMPLE_AFTER
 
 OPSET = 17
@@ -68,27 +78,36 @@ class _Graph:
         return out
 
 
+def _conv(g: _Graph, x: str, kernel, bias, name: str, relu: bool = False, **attrs) -> str:
+    """``Conv`` (+ ``Relu``) with a flax kernel: HWIO (depthwise: (3, 3, 1, C) with
+    ``group=C``), or a ``Dense`` kernel (in, out) as a 1x1 convolution."""
+    kernel = np.asarray(kernel, np.float32)
+    kernel = np.transpose(kernel[None, None] if kernel.ndim == 2 else kernel, (3, 2, 0, 1))
+    x = g.op("Conv", x, g.weight(f"{name}_kernel", kernel),
+             g.weight(f"{name}_bias", np.asarray(bias, np.float32)),
+             kernel_shape=list(kernel.shape[2:]), **attrs)
+    return g.op("Relu", x) if relu else x
+
+
+def _upsample(g: _Graph, x: str) -> str:
+    """Nearest x2 as ``layers.upsample_nearest``."""
+    return g.op("Resize", x, "", g.const("scales", [1.0, 1.0, 2.0, 2.0]), mode="nearest",
+                nearest_mode="floor", coordinate_transformation_mode="asymmetric")
+
+
 def _conv3x3(g: _Graph, x: str, p, relu: bool, resample: str | None, name: str) -> str:
     if resample == "pool":
         x = g.op("MaxPool", x, kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
     elif resample == "up":
-        scales = g.const("scales", [1.0, 1.0, 2.0, 2.0])
-        x = g.op("Resize", x, "", scales, mode="nearest", nearest_mode="floor",
-                 coordinate_transformation_mode="asymmetric")
+        x = _upsample(g, x)
     x = g.op("Pad", x, g.const("pads", [0, 0, 1, 1, 0, 0, 1, 1], np.int64), mode="reflect")
-    kernel = np.transpose(np.asarray(p["kernel"], np.float32), (3, 2, 0, 1))  # HWIO -> OIHW
-    x = g.op("Conv", x, g.weight(f"{name}_kernel", kernel),
-             g.weight(f"{name}_bias", np.asarray(p["bias"], np.float32)), kernel_shape=[3, 3])
-    return g.op("Relu", x) if relu else x
+    return _conv(g, x, p["kernel"], p["bias"], name, relu)
 
 
 def _encode(g: _Graph, vgg, x: str) -> str:
     """relu4_1 (NCHW) of an NCHW image."""
     pre = vgg["preprocess"]
-    kernel = np.transpose(np.asarray(pre["kernel"], np.float32), (3, 2, 0, 1))
-    x = g.op("Conv", x, g.weight("preprocess_kernel", kernel),
-             g.weight("preprocess_bias", np.asarray(pre["bias"], np.float32)),
-             kernel_shape=[1, 1])
+    x = _conv(g, x, pre["kernel"], pre["bias"], "preprocess")
     previous = None
     for name, _ in ENCODER_LAYERS:
         x = _conv3x3(g, x, vgg[name], True, "pool" if previous in POOL_AFTER else None,
@@ -98,13 +117,65 @@ def _encode(g: _Graph, vgg, x: str) -> str:
 
 
 def _decode(g: _Graph, dec, x: str) -> str:
-    """Clipped NCHW image of NCHW relu4_1 features."""
+    """NCHW image (not clipped) of NCHW relu4_1 features."""
     previous = None
     for name, _ in DECODER_LAYERS:
         x = _conv3x3(g, x, dec[name], name != DECODER_LAYERS[-1][0],
                      "up" if previous in UPSAMPLE_AFTER else None, f"decoder_{name}")
         previous = name
-    return g.op("Clip", x, g.const("zero", 0.0), g.const("one", 1.0))
+    return x
+
+
+def _pad_to_multiple(g: _Graph, x: str, multiple: int = layers.DOWNSCALE) -> str:
+    """NCHW ``x`` padded at the bottom/right by reflection to multiples of ``multiple``
+    (``layers.pad_to_multiple`` for sides of at least ``multiple``)."""
+    hw = g.op("Slice", g.op("Shape", x), g.const("start", [2], np.int64),
+              g.const("end", [4], np.int64))
+    extra = g.op("Mod", g.op("Neg", hw), g.const("multiple", [multiple], np.int64))
+    pads = g.op("Concat", g.const("no_pads", [0] * 6, np.int64), extra, axis=0)
+    return g.op("Pad", x, pads, mode="reflect")
+
+
+def _separable(g: _Graph, x: str, p, name: str, relu: bool = True) -> str:
+    """3x3 depthwise conv (zero padding 1) then 1x1 conv, as ``lite.SeparableBlock`` (without
+    the residual) and the first half of ``lite.ShuffleOut``."""
+    c = p["dw_kernel"].shape[-1]
+    x = _conv(g, x, p["dw_kernel"], p["dw_bias"], f"{name}_dw", group=c, pads=[1, 1, 1, 1])
+    return _conv(g, x, p["pw"]["kernel"], p["pw"]["bias"], f"{name}_pw", relu)
+
+
+def _lite_layer(g: _Graph, x: str, kind: str, p, name: str) -> str:
+    """One row of ``lite.encoder_table``/``decoder_table`` on NCHW ``x``."""
+    if kind in ("stem", "down"):
+        x = g.op("SpaceToDepth", x, blocksize=2)
+        if kind == "stem":
+            return _conv3x3(g, x, p, True, None, name)
+        return _conv(g, x, p["kernel"], p["bias"], name, relu=True)
+    if kind == "conv":
+        return _conv3x3(g, x, p, True, None, name)
+    if kind == "up":
+        return _upsample(g, x)
+    if kind == "shuffle":
+        return g.op("DepthToSpace", _separable(g, x, p, name, relu=False), blocksize=2,
+                    mode="DCR")
+    y = _separable(g, x, p, name)  # 'ds'
+    same = p["pw"]["kernel"].shape[1] == p["dw_kernel"].shape[-1]
+    return g.op("Add", y, x) if same else y
+
+
+def _lite_encode(g: _Graph, enc, config: lite.LiteConfig, x: str) -> str:
+    """The lite model's 1/8 features (NCHW) of an NCHW image."""
+    x = _pad_to_multiple(g, x)
+    for name, kind, _ in lite.encoder_table(config):
+        x = _lite_layer(g, x, kind, enc[name], f"lite_{name}")
+    return x
+
+
+def _lite_decode(g: _Graph, dec, config: lite.LiteConfig, x: str) -> str:
+    """NCHW image (not clipped) of the lite model's NCHW features."""
+    for name, kind, _ in lite.decoder_table(config):
+        x = _lite_layer(g, x, kind, dec.get(name), f"decoder_{name}")
+    return x
 
 
 def _stats(g: _Graph, x: str) -> tuple[str, str]:
@@ -126,31 +197,48 @@ def _adain_blend(g: _Graph, feat: str, s_mean: str, s_std: str, alpha: str) -> s
 
 def _body(g: _Graph, params, graph: str) -> None:
     """Nodes from the named NHWC inputs to the named NHWC outputs of ``graph``."""
+    if lite.is_lite(params):
+        config = lite.config_of(params)
+
+        def encode(x):
+            return _lite_encode(g, params[lite.ENCODER_KEY], config, x)
+
+        def decode(x):
+            return _lite_decode(g, params["decoder"], config, x)
+    else:
+        def encode(x):
+            return _encode(g, params["vgg"], x)
+
+        def decode(x):
+            return _decode(g, params["decoder"], x)
+
+    def output(x):
+        x = g.op("Clip", x, g.const("zero", 0.0), g.const("one", 1.0))
+        g.op("Transpose", x, out="output", perm=_NHWC)
+
     nchw = {name: g.op("Transpose", name, perm=_NCHW)
             for name in graphs.INPUTS[graph] if name != "alpha"}
     if graph == "decoder":
-        g.op("Transpose", _decode(g, params["decoder"], nchw["features"]), out="output", perm=_NHWC)
-        return
+        return output(decode(nchw["features"]))
     if graph in ("stylize", "style_stats"):
-        s_mean, s_std = _stats(g, _encode(g, params["vgg"], nchw["style"]))
+        s_mean, s_std = _stats(g, encode(nchw["style"]))
     else:
         s_mean, s_std = nchw["style_mean"], nchw["style_std"]
     if graph == "style_stats":
         g.op("Transpose", s_mean, out="style_mean", perm=_NHWC)
         g.op("Transpose", s_std, out="style_std", perm=_NHWC)
         return
-    feat = _encode(g, params["vgg"], nchw["content"])
-    out = _decode(g, params["decoder"], _adain_blend(g, feat, s_mean, s_std, "alpha"))
-    g.op("Transpose", out, out="output", perm=_NHWC)
+    feat = encode(nchw["content"])
+    output(decode(_adain_blend(g, feat, s_mean, s_std, "alpha")))
 
 
-def _value_info(onnx, name: str, graph: str):
+def _value_info(onnx, name: str, graph: str, channels: int):
     # The style batch S of the stylize graphs is 1 or N; style_stats has one batch.
     s = "N" if graph == "style_stats" else "S"
     shapes = {
         "content": ["N", "H", "W", 3], "style": [s, "SH", "SW", 3], "alpha": [],
-        "style_mean": [s, 1, 1, 512], "style_std": [s, 1, 1, 512],
-        "features": ["N", "h", "w", 512],
+        "style_mean": [s, 1, 1, channels], "style_std": [s, 1, 1, channels],
+        "features": ["N", "h", "w", channels],
         "output": ["N", "h8", "w8", 3] if graph == "decoder" else ["N", "H", "W", 3],
     }
     return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shapes[name])
@@ -160,7 +248,8 @@ def build(params, graph: str = "stylize", weights: str = "float32"):
     """The ``onnx.ModelProto`` of ``graph`` (``graph.GRAPHS``) with ``params`` as initializers.
 
     Args:
-      params: ``{'vgg': ..., 'decoder': ...}``.
+      params: ``{'vgg': ..., 'decoder': ...}`` or the lite ``{'lite_encoder': ...,
+        'decoder': ...}``.
       graph: which graph (see ``export.graph``).
       weights: ``'float32'``, or ``'float16'`` to store the weights at half the size (each is
         cast to float32 in the graph; the computation stays float32).
@@ -171,11 +260,11 @@ def build(params, graph: str = "stylize", weights: str = "float32"):
         raise ConfigError(f"ONNX weights must be float32 or float16, not {weights!r}")
     g = _Graph(dtypes[weights])
     _body(g, params, graph)
-    onnx = g.onnx
+    onnx, channels = g.onnx, graphs.channels(params)
     body = onnx.helper.make_graph(
-        g.nodes, f"adain_{graph}",
-        [_value_info(onnx, n, graph) for n in graphs.INPUTS[graph]],
-        [_value_info(onnx, n, graph) for n in graphs.OUTPUTS[graph]], g.inits)
+        g.nodes, f"adain_{'lite_' if lite.is_lite(params) else ''}{graph}",
+        [_value_info(onnx, n, graph, channels) for n in graphs.INPUTS[graph]],
+        [_value_info(onnx, n, graph, channels) for n in graphs.OUTPUTS[graph]], g.inits)
     model = onnx.helper.make_model(body, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
                                    producer_name="adain-jax")
     model.ir_version = 8  # readable by onnxruntime >= 1.14 and onnxruntime-web

@@ -4,8 +4,9 @@ The serialized artifact (``Exported.serialize()``) holds one function of the gra
 (``graph.INPUTS`` order; the weights are constants inside it) with a symbolic batch ``N`` and
 image sides ``8*h``, ``8*w`` (``h, w >= 2``, so sides are multiples of 8 from 16 up). In the
 ``stylize`` graph the style has the content's batch size (repeat a single style) and its own
-sides ``8*sh``, ``8*sw``. Load it with :func:`load` (``jax.export.deserialize``) and call
-``.call(*inputs)`` from JAX; no adain-jax code is needed to run it.
+sides ``8*sh``, ``8*sw``. Statistics and features have the model's channel count (512, or the
+lite model's ``LiteConfig.channels``). Load it with :func:`load` (``jax.export.deserialize``)
+and call ``.call(*inputs)`` from JAX; no adain-jax code is needed to run it.
 """
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from adain_jax.fs import atomic_write
 PLATFORMS = ("cpu", "cuda")
 #: Platforms ``jax.export`` lowers for.
 KNOWN_PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
-_CHANNELS = 512
 
 
-def input_specs(graph: str) -> list[jax.ShapeDtypeStruct]:
-    """Symbolic shapes of ``graph``'s inputs (see the module docstring)."""
+def input_specs(graph: str, channels: int = 512) -> list[jax.ShapeDtypeStruct]:
+    """Symbolic shapes of ``graph``'s inputs (see the module docstring); ``channels``: of the
+    model's features (``graph.channels(params)``)."""
     names = ("n", "h", "w", "sh", "sw") if graph == "stylize" else ("n", "h", "w")
     n, h, w, *style_hw = jax.export.symbolic_shape(
         ", ".join(names), constraints=[f"{d} >= 2" for d in names[1:]])
@@ -41,9 +42,9 @@ def input_specs(graph: str) -> list[jax.ShapeDtypeStruct]:
         "content": f32(n, 8 * h, 8 * w, 3),
         "style": f32(n, 8 * sh, 8 * sw, 3),
         "alpha": f32(),
-        "style_mean": f32(n, 1, 1, _CHANNELS),
-        "style_std": f32(n, 1, 1, _CHANNELS),
-        "features": f32(n, h, w, _CHANNELS),
+        "style_mean": f32(n, 1, 1, channels),
+        "style_std": f32(n, 1, 1, channels),
+        "features": f32(n, h, w, channels),
     }
     return [specs[name] for name in graphs.INPUTS[graph]]
 
@@ -59,7 +60,7 @@ def export(params, graph: str = "stylize", platforms: Sequence[str] = PLATFORMS)
                           f"got {','.join(platforms) or 'none'}")
     try:
         return jax.export.export(jax.jit(lambda *xs: fn(params, *xs)), platforms=platforms)(
-            *input_specs(graph))
+            *input_specs(graph, graphs.channels(params)))
     except (ValueError, NotImplementedError) as exc:
         raise ConfigError(f"cannot export for platforms {','.join(platforms)}: "
                           f"{one_line(exc)}") from None

@@ -34,7 +34,7 @@ from adain_jax import ops
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
 from adain_jax.inference.transfer import StyleStats, resolve_style
-from adain_jax.nn import layers, models
+from adain_jax.nn import dispatch, layers, lite
 
 Array = Any
 
@@ -56,6 +56,16 @@ def _window(img: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     return np.ascontiguousarray(layers.pad_to_multiple(img[y0:y1, x0:x1], S, xp=np))
 
 
+def _balanced(n: int, tile: int, overlap: int = 0) -> int:
+    """The tile side (a multiple of 8, at most ``tile``) that covers ``n`` with as few
+    equal tiles as ``tile`` needs, overlapping by ``overlap``: 2160 rows take three 744-row
+    tiles rather than 1024 + 1024 + 112 (the last moved back), so less is computed twice."""
+    if tile >= n:
+        return n
+    count = -(-(n - overlap) // (tile - overlap))
+    return min(tile, _round8(-(-(n - overlap) // count) + overlap))
+
+
 def _starts(n: int, size: int, step: int) -> list[int]:
     """Starts (multiples of 8) of tiles of ``size`` covering [0, n) with the given step;
     the last tile is moved back to end at ``n``."""
@@ -70,10 +80,10 @@ def _window_start(t0: int, halo: int, win: int, n: int) -> int:
 
 
 @functools.partial(jax.jit, static_argnames="dtype")
-def _core_moments(vgg, window, bounds, fmasks, dtype=None):
+def _core_moments(enc, window, bounds, fmasks, dtype=None):
     """Per-region (count, mean, centred M2) of relu4_1 over the core [fy0,fy1)x[fx0,fx1)
     of the window's feature map; ``fmasks`` (fh, fw, K) are region weights."""
-    feat = models.encode(vgg, window[None], dtype=dtype)[-1][0].astype(jnp.float32)
+    feat = dispatch.features(enc, window[None], dtype)[0].astype(jnp.float32)
     fh, fw = feat.shape[:2]
     ys = jnp.arange(fh)[:, None]
     xs = jnp.arange(fw)[None, :]
@@ -89,10 +99,10 @@ def _core_moments(vgg, window, bounds, fmasks, dtype=None):
 @functools.partial(jax.jit, static_argnames="dtype")
 def _stylize_window(params, window, c_mean, c_std, s_mean, s_std, fmasks, alpha, dtype=None):
     """Encode, AdaIN with given content/style stats per region (K, C), decode one window."""
-    feat = models.encode(params["vgg"], window[None], dtype=dtype)[-1][0].astype(jnp.float32)
+    feat = dispatch.features(params, window[None], dtype)[0].astype(jnp.float32)
     t = ops.regional_adain(feat, ops.normalise_masks(fmasks), c_mean, c_std, s_mean, s_std)
     target = ops.blend(t, feat, alpha)
-    out = models.decode(params["decoder"], target[None].astype(dtype or jnp.float32), dtype=dtype)
+    out = dispatch.decode(params, target[None].astype(dtype or jnp.float32), dtype)
     return jnp.clip(out[0].astype(jnp.float32), 0.0, 1.0)
 
 
@@ -117,28 +127,34 @@ def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> np.ndarray:
     return w
 
 
-def content_stats(vgg, content: np.ndarray, *, tile: int = DEFAULT_TILE, halo: int = DEFAULT_HALO,
-                  masks: np.ndarray | None = None, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    """Global relu4_1 (mean, std) of one (H, W, 3) image, computed tile by tile: (K, 512) each,
-    one row per mask region (K = 1 without masks). ``std = sqrt(biased var + eps)``."""
+def content_stats(params, content: np.ndarray, *, tile: int = DEFAULT_TILE,
+                  halo: int = DEFAULT_HALO, masks: np.ndarray | None = None,
+                  dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """Global AdaIN-feature (mean, std) of one (H, W, 3) image, computed tile by tile: (K, C)
+    each, one row per mask region (K = 1 without masks). ``std = sqrt(biased var + eps)``.
+    ``params``: a params tree (or its encoder part), or a bare VGG tree."""
+    enc = dispatch.encoder_part(params) if ("vgg" in params or lite.is_lite(params)) \
+        else {"vgg": params}
     h, w = content.shape[:2]
     hp, wp = _round8(h), _round8(w)
     tile, halo = _round8(tile), _round8(halo)
-    wh, ww = min(tile + 2 * halo, hp), min(tile + 2 * halo, wp)
+    th, tw = _balanced(hp, tile), _balanced(wp, tile)
+    wh, ww = min(th + 2 * halo, hp), min(tw + 2 * halo, wp)
     fm = _feature_masks(masks, hp, wp)
     k = fm.shape[-1]
     count = np.zeros(k)
-    mean = np.zeros((k, 512))
-    m2 = np.zeros((k, 512))
-    for cy in range(0, hp, tile):
-        for cx in range(0, wp, tile):
-            cy1, cx1 = min(cy + tile, hp), min(cx + tile, wp)
+    mean, m2 = None, None
+    for cy in range(0, hp, th):
+        for cx in range(0, wp, tw):
+            cy1, cx1 = min(cy + th, hp), min(cx + tw, wp)
             y0, x0 = _window_start(cy, halo, wh, hp), _window_start(cx, halo, ww, wp)
             win = _window(content, y0, y0 + wh, x0, x0 + ww)
             bounds = np.array([cy - y0, cy1 - y0, cx - x0, cx1 - x0], np.int32) // S
             fwin = fm[y0 // S:(y0 + wh) // S, x0 // S:(x0 + ww) // S]
             n_b, mean_b, m2_b = (np.asarray(a, np.float64) for a in
-                                 _core_moments(vgg, win, bounds, fwin, dtype=dtype))
+                                 _core_moments(enc, win, bounds, fwin, dtype=dtype))
+            if mean is None:
+                mean, m2 = np.zeros_like(mean_b), np.zeros_like(m2_b)
             total = count + n_b
             safe = np.maximum(total, 1e-12)[:, None]
             delta = mean_b - mean
@@ -194,8 +210,8 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
                            dtype)
         if st.mean.shape[0] != 1:
             raise ConfigError("stylize_tiled takes one style image (or statistics) per style")
-        means.append(np.asarray(st.mean, np.float32).reshape(512))
-        stds.append(np.asarray(st.std, np.float32).reshape(512))
+        means.append(np.asarray(st.mean, np.float32).reshape(-1))
+        stds.append(np.asarray(st.std, np.float32).reshape(-1))
     if masks is not None:
         masks = np.moveaxis(validate.masks(masks, 1, len(styles), (h, w), xp=np)[0], -1, 0)
         s_mean, s_std = np.stack(means), np.stack(stds)
@@ -204,12 +220,12 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
         s_mean, s_std = (a[None] for a in ops.mix_stats(np.stack(means), np.stack(stds), weights))
 
     hp, wp = _round8(h), _round8(w)
-    c_mean, c_std = content_stats(params["vgg"], content, tile=stats_tile or tile, halo=halo,
+    c_mean, c_std = content_stats(dispatch.encoder_part(params), content, tile=stats_tile or tile, halo=halo,
                                   masks=masks, dtype=dtype)
     fm = _feature_masks(masks, hp, wp)
     out = np.zeros((h, w, 3), np.float32)
     wsum = np.zeros((h, w, 1), np.float32)
-    th, tw = min(tile, hp), min(tile, wp)
+    th, tw = _balanced(hp, tile, overlap), _balanced(wp, tile, overlap)
     wh, ww = min(th + 2 * halo, hp), min(tw + 2 * halo, wp)
     step_y, step_x = max(th - overlap, S), max(tw - overlap, S)
     ys, xs = _starts(hp, th, step_y), _starts(wp, tw, step_x)

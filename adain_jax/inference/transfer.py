@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from adain_jax import ops
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
-from adain_jax.nn import layers, lite, models
+from adain_jax.nn import dispatch, layers
 
 Array = Any
 
@@ -30,56 +30,25 @@ class StyleStats(NamedTuple):
     std: Array
 
 
-def _encoder_part(params) -> dict:
-    """The encoder's part of a params tree, keyed as in the tree (``'vgg'`` or
-    ``'lite_encoder'``)."""
-    key = lite.ENCODER_KEY if lite.is_lite(params) else "vgg"
-    return {key: params[key]}
-
-
-def _features(params, rgb: Array, dtype) -> Array:
-    """The AdaIN features (relu4_1, or the lite model's 1/8 features) of padded images."""
-    if lite.is_lite(params):
-        return lite.encode(params[lite.ENCODER_KEY], rgb, dtype=dtype)[-1]
-    return models.encode(params["vgg"], rgb, dtype=dtype)[-1]
-
-
-def _decode(params, feat: Array, dtype) -> Array:
-    if lite.is_lite(params):
-        config = lite.config_of(params)
-        return lite.decode(params["decoder"], feat, config, dtype=dtype)
-    return models.decode(params["decoder"], feat, dtype=dtype)
-
-
-def _shrink(x: Array, max_side: int | None) -> Array:
-    """Resizes NHWC images (antialiased bilinear) so the longer side is at most ``max_side``."""
-    h, w = x.shape[1:3]
-    if max_side is None or max(h, w) <= max_side:
-        return x
-    scale = max_side / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), "linear", antialias=True)
-
-
 @functools.partial(jax.jit, static_argnames="dtype")
 def _style_stats(enc, style: Array, dtype=None) -> StyleStats:
-    return StyleStats(*ops.channel_stats(_features(enc, style, dtype)))
+    return StyleStats(*ops.channel_stats(dispatch.features(enc, style, dtype)))
 
 
 def style_stats(params, style, dtype=None) -> StyleStats:
     """relu4_1 statistics of one style image or a batch; reuse them across many contents."""
     style, _ = validate.as_batch(style, "style")
-    return _style_stats(_encoder_part(params), style, dtype=dtype)
+    return _style_stats(dispatch.encoder_part(params), style, dtype=dtype)
 
 
 def _decode_to_content(params, target: Array, height: int, width: int, dtype,
                        size: tuple[int, int] | None = None) -> Array:
     """Decodes, crops the padding off (``height`` x ``width``), resizes to ``size`` (the
     content's, when it was shrunk before encoding) and clips to [0, 1]."""
-    out = _decode(params, target.astype(dtype or jnp.float32), dtype)
+    out = dispatch.decode(params, target.astype(dtype or jnp.float32), dtype)
     out = out[:, :height, :width].astype(jnp.float32)
-    if size is not None and size != (height, width):
-        out = jax.image.resize(out, (out.shape[0], *size, 3), "linear")
+    if size is not None:
+        out = dispatch.resize(out, size, antialias=False)
     return jnp.clip(out, 0.0, 1.0)
 
 
@@ -96,9 +65,9 @@ def _decode_alphas(params, stylized: Array, c_feat: Array, alphas: Array, height
 def _stylize_stats(params, content: Array, mean: Array, std: Array, alphas, dtype=None,
                    max_side=None) -> Array:
     size = tuple(content.shape[1:3])
-    content = _shrink(content, max_side)
+    content = dispatch.fit_side(content, max_side)
     h, w = content.shape[1:3]
-    c_feat = _features(params, layers.pad_to_multiple(content), dtype)
+    c_feat = dispatch.features(params, layers.pad_to_multiple(content), dtype)
     return _decode_alphas(params, ops.adain_from_stats(c_feat, mean, std), c_feat, alphas, h, w,
                           dtype, size)
 
@@ -107,11 +76,10 @@ def _stylize_stats(params, content: Array, mean: Array, std: Array, alphas, dtyp
 def _stylize_masked(params, content: Array, means: Array, stds: Array, masks: Array, alphas,
                     dtype=None, max_side=None) -> Array:
     size = tuple(content.shape[1:3])
-    content = _shrink(content, max_side)
+    content = dispatch.fit_side(content, max_side)
     h, w = content.shape[1:3]
-    if (h, w) != size:
-        masks = jax.image.resize(masks, (masks.shape[0], h, w, masks.shape[3]), "linear")
-    c_feat = _features(params, layers.pad_to_multiple(content), dtype)
+    masks = dispatch.resize(masks, (h, w), antialias=False)
+    c_feat = dispatch.features(params, layers.pad_to_multiple(content), dtype)
     feat_masks = ops.feature_masks(layers.pad_to_multiple(masks), layers.DOWNSCALE)
     return _decode_alphas(params, ops.masked_adain(c_feat, means, stds, feat_masks), c_feat,
                           alphas, h, w, dtype, size)

@@ -248,6 +248,20 @@ def distributed(coordinator: str | None, num_processes: int | None, process_id: 
                           "(or use --tpu to detect the cluster)")
 
 
+MODELS = ("adain", "lite")
+
+
+def model(name: str, vgg=None) -> str:
+    """A model name (``'adain'`` or ``'lite'``); the lite model has its own encoder, so a VGG
+    file given with it is a mistake, not something to ignore."""
+    if name not in MODELS:
+        raise ConfigError(f"model must be one of {', '.join(MODELS)}, not {name!r}")
+    if name == "lite" and vgg is not None:
+        raise ConfigError("--vgg does not apply to --model lite (its encoder is part of the "
+                          "lite weights file)")
+    return name
+
+
 def dataset_options(*, alpha_range, seed, batch_size: int, bucket: int, workers: int) -> None:
     """The dataset job's numbers (``alpha_range``: (lo, hi) within [0, 1])."""
     lo, hi = alpha_range

@@ -30,6 +30,8 @@ from adain_jax.nn.models import Conv3x3
 
 Array = Any
 ENCODER_KEY = "lite_encoder"
+HEAD_KEY = "distill_head"   # training only: lite features -> VGG relu4_1 (never shipped)
+TEACHER_CHANNELS = 512      # relu4_1 of the VGG
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +183,25 @@ def init_params(rng, config: LiteConfig = LiteConfig(), size: int = 16) -> dict:
 def init_decoder(rng, config: LiteConfig = LiteConfig(), size: int = 16) -> dict:
     f = jnp.zeros((1, size // 8, size // 8, config.channels), jnp.float32)
     return LiteDecoder(config, backend="xla").init(rng, f)["params"]
+
+
+def init_train_params(rng, config: LiteConfig = LiteConfig(), size: int = 16) -> dict:
+    """What training updates: :func:`init_params` plus the distillation head
+    (``HEAD_KEY``: a 1x1 conv from the lite features to the VGG's relu4_1 channels)."""
+    k1, k2 = jax.random.split(rng)
+    head = nn.Dense(TEACHER_CHANNELS).init(k2, jnp.zeros((1, config.channels)))["params"]
+    return {**init_params(k1, config, size), HEAD_KEY: head}
+
+
+def distill_head(head_params, feat: Array) -> Array:
+    """The head's estimate of the teacher's relu4_1 from lite features (ReLU, as relu4_1)."""
+    y = feat @ head_params["kernel"].astype(feat.dtype) + head_params["bias"].astype(feat.dtype)
+    return nn.relu(y.astype(jnp.float32))
+
+
+def shipped_part(params) -> dict:
+    """The inference tree of a (training) lite tree: ``{'lite_encoder', 'decoder'}``."""
+    return {ENCODER_KEY: params[ENCODER_KEY], "decoder": params["decoder"]}
 
 
 def is_lite(params) -> bool:

@@ -41,6 +41,7 @@ import orbax.checkpoint as ocp
 
 from adain_jax import fs
 from adain_jax.errors import ConfigError, WeightsError, one_line
+from adain_jax.nn import lite
 from adain_jax.weights import save_params
 
 ITEMS = ("state", "data", "config")
@@ -65,18 +66,21 @@ def non_finite_count(tree) -> int:
                    for x in jax.tree.leaves(tree)))
 
 
-def export_decoder(path: str | os.PathLike, decoder_params) -> Path:
-    """Write ``{'decoder': params}`` to ``path`` (atomically, replacing it).
+def export_decoder(path: str | os.PathLike, params) -> Path:
+    """Write the trained weights to ``path`` (atomically, replacing it): ``{'decoder': params}``
+    for the main model; for a lite tree, its inference part ``{'lite_encoder', 'decoder'}``
+    (the distillation head is dropped).
 
     Raises:
       WeightsError: the parameters hold NaN/inf values; ``path`` is left as it was.
     """
-    host = to_host(decoder_params)
-    bad = non_finite_count(host)
+    host = to_host(params)
+    tree = lite.shipped_part(host) if lite.is_lite(host) else {"decoder": host}
+    bad = non_finite_count(tree)
     if bad:
         raise WeightsError(f"refusing to export a decoder with {bad} non-finite weights; "
                            f"{path} was not replaced")
-    return save_params(path, {"decoder": host}, overwrite=True)
+    return save_params(path, tree, overwrite=True)
 
 
 def _digests(step_dir: Path) -> dict[str, list]:

@@ -10,7 +10,7 @@ import jax
 
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
-from adain_jax.nn import backends, layers, models
+from adain_jax.nn import backends, layers, lite, models
 
 
 @dataclasses.dataclass
@@ -28,6 +28,9 @@ class TrainConfig:
     dtype: str = "float32"       # compute dtype of encoder/decoder; params stay float32
     vgg: str | None = None       # None: the shipped normalised VGG
     model: str = "adain"         # 'adain' or 'lite' (nn.lite; the VGG stays the loss network)
+    lite_width: int = 32         # lite only: nn.lite.LiteConfig width / depth
+    lite_depth: int = 1
+    distill_weight: float = 1.0  # lite only: weight of the relu4_1 distillation loss
     seed: int = 0
     workers: int = 2
     checkpoint_every: int = 1000
@@ -47,9 +50,10 @@ class TrainConfig:
                               f"not {self.dtype!r}")
         if self.model not in ("adain", "lite"):
             raise ConfigError(f"model must be adain or lite, not {self.model!r}")
-        if self.model == "lite":
-            raise ConfigError("training --model lite is not wired into the training loop yet "
-                              "(issue 17: the lite step exists in adain_jax.training.step)")
+        if self.model == "lite" and not (1 <= int(self.lite_width) <= 512
+                                         and 1 <= int(self.lite_depth) <= 8):
+            raise ConfigError(f"--lite-width must be in 1..512 and --lite-depth in 1..8, got "
+                              f"{self.lite_width} and {self.lite_depth}")
         validate.distributed(self.coordinator, self.num_processes, self.process_id, self.tpu)
         positive = ("steps", "batch_size", "crop_size", "resize", "checkpoint_every", "keep",
                     "log_every")
@@ -64,7 +68,7 @@ class TrainConfig:
                               f"got {self.crop_size}")
         if self.crop_size > self.resize:
             raise ConfigError(f"--crop-size {self.crop_size} is larger than --resize {self.resize}")
-        for name in ("lr", "lr_decay", "style_weight"):
+        for name in ("lr", "lr_decay", "style_weight", "distill_weight"):
             v = float(getattr(self, name))
             if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a finite "
@@ -73,9 +77,20 @@ class TrainConfig:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
+    def lite_config(self) -> lite.LiteConfig | None:
+        """The lite variant trained, or None for the main model."""
+        if self.model != "lite":
+            return None
+        return lite.LiteConfig(int(self.lite_width), int(self.lite_depth))
 
-def architecture() -> dict:
+
+def architecture(config: TrainConfig | None = None) -> dict:
     """What a checkpoint's params must match (JSON-comparable)."""
+    lite_config = config.lite_config() if config is not None else None
+    if lite_config is not None:
+        return {"model": "lite", "encoder": [list(r) for r in lite.encoder_table(lite_config)],
+                "decoder": [list(r) for r in lite.decoder_table(lite_config)],
+                "features": lite_config.channels, "optimizer": "adam"}
     return {
         "encoder": [list(x) for x in models.ENCODER_LAYERS],
         "decoder": [list(x) for x in models.DECODER_LAYERS],
@@ -85,12 +100,12 @@ def architecture() -> dict:
 
 
 def stored_config(config: TrainConfig) -> dict:
-    return {"train": config.to_json(), "arch": architecture(),
+    return {"train": config.to_json(), "arch": architecture(config),
             "process_count": jax.process_count(), "device_count": jax.device_count()}
 
 
 # These change the trajectory of a resumed run (a warning is printed when they differ).
-_TRAJECTORY_FIELDS = ("model", "batch_size", "crop_size", "resize", "lr", "lr_decay", "style_weight",
+_TRAJECTORY_FIELDS = ("model", "distill_weight", "batch_size", "crop_size", "resize", "lr", "lr_decay", "style_weight",
                       "dtype", "vgg", "seed", "content_data", "style_data")
 
 

@@ -93,6 +93,12 @@ def make_loader(config: TrainConfig, local_batch: int):
                       shard_count=jax.process_count())
 
 
+def export_path(workdir: Path, config: TrainConfig) -> Path:
+    """Where the trained weights are exported: ``decoder.npz``, or ``lite.npz`` (encoder and
+    decoder) for the lite model."""
+    return workdir / ("lite.npz" if config.model == "lite" else "decoder.npz")
+
+
 def load_vgg_params(config: TrainConfig):
     from adain_jax.weights import load_vgg
 
@@ -143,7 +149,7 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
     own_loader = loader is None
     logger = None
     try:
-        state = new_state(mesh, config.lr, config.lr_decay, config.seed)
+        state = new_state(mesh, config.lr, config.lr_decay, config.seed, config.lite_config())
 
         def compatible(stored) -> None:
             for w in check_compatible(stored, current, str(workdir)):
@@ -180,11 +186,12 @@ def train(config: TrainConfig, *, loader: Iterator | None = None, vgg_params=Non
         if start >= config.steps:
             say(f"already trained {start} steps (--steps {config.steps}); nothing to do")
             if primary:
-                export_decoder(workdir / "decoder.npz", state.params)
+                export_decoder(export_path(workdir, config), state.params)
             return state
 
         step_fn = compiled_step(mesh, float(config.lr), float(config.lr_decay),
-                                float(config.style_weight), config.dtype)
+                                float(config.style_weight), config.dtype, config.lite_config(),
+                                float(config.distill_weight))
         show_bar = sys.stderr.isatty() if progress is None else progress
         logger = MetricsLogger(workdir, start, enabled=primary,
                          echo=verbose and not sys.stdout.isatty())
@@ -230,7 +237,7 @@ def run_loop(run: LoopContext, state: TrainState, start: int) -> TrainState:
     vgg_local = None
     bar = tqdm(total=config.steps, initial=start, disable=not show_bar, unit="step",
                dynamic_ncols=True, smoothing=0.1)
-    window: list[tuple[float, float, float]] = []
+    window: list[dict[str, float]] = []
     t_window = time.perf_counter()
 
     def checked(pending) -> None:
@@ -249,16 +256,15 @@ def run_loop(run: LoopContext, state: TrainState, start: int) -> TrainState:
             raise TrainingDiverged(
                 f"loss became non-finite at step {step} (loss={m['loss']}, content={m['content']}, "
                 f"style={m['style']}); {cause}; {where}")
-        window.append((m["loss"], m["content"], m["style"]))
+        window.append(m)
         bar.update(1)
         bar.set_postfix(loss=f"{m['loss']:.3f}", content=f"{m['content']:.3f}",
                         style=f"{m['style']:.3f}", refresh=False)
         if step % config.log_every == 0 or step == config.steps:
             now = time.perf_counter()
-            mean = np.mean(np.asarray(window), axis=0)
-            values = {"loss": mean[0], "content": mean[1], "style": mean[2],
-                      "lr": lr_at(config.lr, config.lr_decay, step - 1),
-                      "steps_per_s": len(window) / max(now - t_window, 1e-9)}
+            values = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            values.update({"lr": lr_at(config.lr, config.lr_decay, step - 1),
+                      "steps_per_s": len(window) / max(now - t_window, 1e-9)})
             logger.log(step, values, config.steps)
             window.clear()
             t_window = now
@@ -267,7 +273,7 @@ def run_loop(run: LoopContext, state: TrainState, start: int) -> TrainState:
         data_states = gather_json(loader.get_state())
         ckpts.save(step, state, data_states, stored_config(config))
         if primary:
-            export_decoder(workdir / "decoder.npz", state.params)
+            export_decoder(export_path(workdir, config), state.params)
 
     pending = None
     step = start
@@ -305,7 +311,7 @@ def run_loop(run: LoopContext, state: TrainState, start: int) -> TrainState:
         finally:
             bar.close()
     ckpts.wait()
-    say(f"done: {step} steps; decoder exported to {workdir / 'decoder.npz'}")
+    say(f"done: {step} steps; weights exported to {export_path(workdir, config)}")
     return state
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from adain_jax import image_io
 from adain_jax.inference.transfer import stylize
+from adain_jax.nn import lite
 
 SAMPLE_COUNT = 4  # batch items shown in a sample grid
 
@@ -20,7 +21,7 @@ SAMPLE_COUNT = 4  # batch items shown in a sample grid
 class MetricsLogger:
     """metrics.csv + TensorBoard + stdout lines (when stdout is not a TTY); process 0 only."""
 
-    FIELDS = ("step", "loss", "content", "style", "lr", "steps_per_s", "wall_time")
+    FIELDS = ("step", "loss", "content", "style", "distill", "lr", "steps_per_s", "wall_time")
 
     def __init__(self, workdir: Path, start: int, enabled: bool, echo: bool):
         self.enabled, self.echo = enabled, echo
@@ -50,7 +51,7 @@ class MetricsLogger:
         with open(self.csv_path, "a", newline="") as f:
             csv.DictWriter(f, self.FIELDS, extrasaction="ignore").writerow(row)
         if self.tb is not None:
-            for k in ("loss", "content", "style", "lr", "steps_per_s"):
+            for k in ("loss", "content", "style", "distill", "lr", "steps_per_s"):
                 if k in values:
                     self.tb.add_scalar(f"train/{k}", values[k], step)
             self.tb.flush()
@@ -86,6 +87,8 @@ def write_sample(path: Path, host: Mapping, params_local, vgg_local) -> None:
     n = min(SAMPLE_COUNT, len(host["content"]))
     content = np.asarray(host["content"][:n], np.float32)
     style = np.asarray(host["style"][:n], np.float32)
-    out = np.asarray(stylize({"vgg": vgg_local, "decoder": params_local}, content, style))
+    model = (lite.shipped_part(params_local) if lite.is_lite(params_local)
+             else {"vgg": vgg_local, "decoder": params_local})
+    out = np.asarray(stylize(model, content, style))
     image_io.save_grid(path, [[content[i], style[i], out[i]] for i in range(n)], pad=4,
                        overwrite=True)

@@ -10,16 +10,17 @@ state is donated.
 Loss (Huang & Belongie 2017): ``t = AdaIN(f(c), f(s))``, ``g = decoder(t)``,
 ``content = MSE(f(g), t)``, ``style = sum_l MSE(mu(phi_l(g)), mu(phi_l(s))) +
 MSE(sigma(phi_l(g)), sigma(phi_l(s)))``, ``loss = content + style_weight * style``.
-The lite model (``nn.lite``, ``lite_config`` given): ``frozen`` is ``{'vgg', 'lite_encoder'}``;
-AdaIN and the content loss use the (frozen) lite encoder's features, the style loss the VGG's,
-which stays the loss network (:func:`lite_loss_fn`).
+The lite model (``nn.lite``, ``lite_config`` given) trains its encoder, decoder and a
+distillation head together against the frozen VGG, which is teacher and loss network
+(:func:`lite_loss_fn`): AdaIN runs on the lite features, the content target is the full
+model's AdaIN target in relu4_1, and the head ties the lite features to relu4_1.
 Adam with ``lr_t = lr / (1 + lr_decay * t)``, t = number of updates done (as the authors'
 ``adjust_learning_rate`` called before update t).
 """
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import flax.struct
 import jax
@@ -36,7 +37,7 @@ from adain_jax.nn import backends, lite, models
 @flax.struct.dataclass
 class TrainState:
     step: jax.Array      # int32 scalar: number of updates done
-    params: Any          # decoder params (float32)
+    params: Any          # decoder params, or the lite tree with its head (float32)
     opt_state: Any       # optax Adam state (float32)
 
 
@@ -61,8 +62,10 @@ def make_optimizer(lr: float, decay: float) -> optax.GradientTransformation:
 
 def init_state(rng, tx: optax.GradientTransformation,
                lite_config: lite.LiteConfig | None = None) -> TrainState:
-    """A fresh state: the main decoder, or the lite one of ``lite_config``."""
-    params = models.init_decoder(rng) if lite_config is None else lite.init_decoder(rng, lite_config)
+    """A fresh state: the main decoder, or the lite model of ``lite_config`` (encoder,
+    decoder and distillation head: :func:`adain_jax.nn.lite.init_train_params`)."""
+    params = (models.init_decoder(rng) if lite_config is None
+              else lite.init_train_params(rng, lite_config))
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
 
@@ -80,32 +83,65 @@ def loss_fn(decoder_params, vgg_params, content, style, style_weight: float = 10
     return lc + style_weight * ls, {"content": lc, "style": ls}
 
 
-def lite_loss_fn(decoder_params, frozen, content, style, style_weight: float = 10.0,
-                 dtype=jnp.float32, *, config: lite.LiteConfig):
-    """The lite decoder's loss: AdaIN and content loss on the lite encoder's 1/8 features,
-    style loss (relu1_1..relu4_1) through the VGG; ``frozen``: ``{'vgg', 'lite_encoder'}``."""
-    frozen = jax.lax.stop_gradient(frozen)
-    enc = frozen[lite.ENCODER_KEY]
-    t = ops.adain(lite.encode(enc, content, dtype)[-1], lite.encode(enc, style, dtype)[-1])
-    g = lite.decode(decoder_params, t, config, dtype)
-    lc = ops.content_loss(lite.encode(enc, g, dtype)[-1], t)
-    ls = ops.style_loss(models.encode(frozen["vgg"], g, dtype),
-                        models.encode(frozen["vgg"], style, dtype))
-    return lc + style_weight * ls, {"content": lc, "style": ls}
+class Teacher(NamedTuple):
+    """The frozen VGG's side of the lite loss, shared by every lite variant on a batch."""
+
+    content_feat: Any    # relu4_1 of the content
+    style_feats: Any     # relu1_1..relu4_1 of the style
+    target: Any          # AdaIN(relu4_1(c), relu4_1(s)): the full model's target
+
+
+def lite_teacher(vgg_params, content, style, dtype=jnp.float32) -> Teacher:
+    vgg_params = jax.lax.stop_gradient(vgg_params)
+    vc = models.encode(vgg_params, content, dtype)[-1]
+    s_feats = models.encode(vgg_params, style, dtype)
+    return Teacher(vc, s_feats, ops.adain(vc, s_feats[-1]))
+
+
+def lite_student_loss(params, vgg_params, content, style, teacher: Teacher,
+                      style_weight: float = 10.0, dtype=jnp.float32, *,
+                      config: lite.LiteConfig, distill_weight: float = 1.0):
+    """The lite model's loss given the teacher's features (:func:`lite_loss_fn`)."""
+    vgg_params = jax.lax.stop_gradient(vgg_params)
+    enc = params[lite.ENCODER_KEY]
+    fc, fs = lite.encode(enc, content, dtype)[-1], lite.encode(enc, style, dtype)[-1]
+    g = lite.decode(params["decoder"], ops.adain(fc, fs), config, dtype)
+    g_feats = models.encode(vgg_params, g, dtype)
+    lc = ops.content_loss(g_feats[-1], teacher.target)
+    ls = ops.style_loss(g_feats, teacher.style_feats)
+    head = params[lite.HEAD_KEY]
+    ld = 0.5 * (ops.mse(lite.distill_head(head, fc), teacher.content_feat)
+                + ops.mse(lite.distill_head(head, fs), teacher.style_feats[-1]))
+    return lc + style_weight * ls + distill_weight * ld, {"content": lc, "style": ls, "distill": ld}
+
+
+def lite_loss_fn(params, vgg_params, content, style, style_weight: float = 10.0,
+                 dtype=jnp.float32, *, config: lite.LiteConfig, distill_weight: float = 1.0):
+    """The lite model's loss (its whole tree is trained; the VGG is frozen).
+
+    ``t = AdaIN(E(c), E(s))``, ``g = D(t)``; content: MSE(relu4_1(g), AdaIN(relu4_1(c),
+    relu4_1(s))), the full model's target; style: as :func:`loss_fn`, through the VGG;
+    distill: MSE(head(E(x)), relu4_1(x)) over content and style. Returns
+    (content + style_weight * style + distill_weight * distill, parts)."""
+    teacher = lite_teacher(vgg_params, content, style, dtype)
+    return lite_student_loss(params, vgg_params, content, style, teacher, style_weight, dtype,
+                             config=config, distill_weight=distill_weight)
 
 
 def train_step(state: TrainState, vgg_params, batch: Mapping, *, tx: optax.GradientTransformation,
                style_weight: float, dtype=jnp.float32,
-               lite_config: lite.LiteConfig | None = None) -> tuple[TrainState, dict]:
-    """One Adam update of the decoder. Pure; ``vgg_params`` (the frozen tree: the VGG, or
-    ``{'vgg', 'lite_encoder'}`` with ``lite_config``) is only read."""
-    loss = loss_fn if lite_config is None else functools.partial(lite_loss_fn, config=lite_config)
+               lite_config: lite.LiteConfig | None = None,
+               distill_weight: float = 1.0) -> tuple[TrainState, dict]:
+    """One Adam update of the trained params (the decoder; the lite tree with
+    ``lite_config``). Pure; ``vgg_params`` is only read."""
+    loss = loss_fn if lite_config is None else functools.partial(
+        lite_loss_fn, config=lite_config, distill_weight=distill_weight)
     (loss, parts), grads = jax.value_and_grad(loss, argnums=0, has_aux=True)(
         state.params, vgg_params, batch["content"], batch["style"], style_weight, dtype)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new = TrainState(step=state.step + 1, params=params, opt_state=opt_state)
-    return new, {"loss": loss, "content": parts["content"], "style": parts["style"]}
+    return new, {"loss": loss, **parts}
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -115,13 +151,14 @@ def make_mesh(devices=None) -> Mesh:
 
 @functools.lru_cache(maxsize=16)
 def compiled_step(mesh: Mesh, lr: float, lr_decay: float, style_weight: float, dtype: str,
-                  lite_config: lite.LiteConfig | None = None):
+                  lite_config: lite.LiteConfig | None = None, distill_weight: float = 1.0):
     """The jitted, sharded, donating step (cached so repeated train() calls reuse it)."""
     tx = make_optimizer(lr, lr_decay)
     repl = NamedSharding(mesh, P())
     data = NamedSharding(mesh, P("data"))
     fn = functools.partial(train_step, tx=tx, style_weight=float(style_weight),
-                           dtype=backends.resolve_dtype(dtype), lite_config=lite_config)
+                           dtype=backends.resolve_dtype(dtype), lite_config=lite_config,
+                           distill_weight=float(distill_weight))
     return jax.jit(fn, in_shardings=(repl, repl, data), out_shardings=(repl, repl),
                    donate_argnums=(0,))
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from adain_jax import ops
-from adain_jax.nn import layers, models
+from adain_jax.nn import dispatch, layers
 from adain_jax.video import flow as flowlib
 
 Array = Any
@@ -39,7 +39,7 @@ def stylize_frames(params, content: Array, s_mean: Array, s_std: Array, alpha, c
     independent per-frame AdaIN. Returns (frames, c_mean, c_std after the last frame).
     """
     h, w = content.shape[1:3]
-    feat = models.encode(params["vgg"], layers.pad_to_multiple(content), dtype=dtype)[-1]
+    feat = dispatch.features(params, layers.pad_to_multiple(content), dtype)
     mean, std = ops.channel_stats(feat)
     c_mean = jnp.where(fresh, mean[:1], c_mean)
     c_std = jnp.where(fresh, std[:1], c_std)
@@ -52,7 +52,7 @@ def stylize_frames(params, content: Array, s_mean: Array, s_std: Array, alpha, c
     (m_last, s_last), (ms, ss) = jax.lax.scan(step, (c_mean[0], c_std[0]), (mean, std))
     target = (feat.astype(jnp.float32) - ms) / ss * s_std + s_mean
     target = ops.blend(target, feat, alpha)
-    out = models.decode(params["decoder"], target.astype(dtype or jnp.float32), dtype=dtype)
+    out = dispatch.decode(params, target.astype(dtype or jnp.float32), dtype)
     out = jnp.clip(out[:, :h, :w].astype(jnp.float32), 0.0, 1.0)
     return out, m_last[None], s_last[None]
 

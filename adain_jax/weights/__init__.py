@@ -9,13 +9,13 @@ unless the caller passes ``max_bytes=`` (:mod:`.budget`).
 """
 from adain_jax.weights.budget import DEFAULT_MAX_BYTES, Budget
 from adain_jax.weights.keras_h5 import read_keras_vgg
-from adain_jax.weights.load import (LITE_NOT_TRAINED, convert_keras_vgg, load_decoder, load_lite,
+from adain_jax.weights.load import (LITE_MISSING, convert_keras_vgg, load_decoder, load_lite,
                                     load_vgg, parts_in, save_params, sniff_format)
 from adain_jax.weights.npz import FORMAT_TAG, MAX_NPZ_ARRAY_BYTES, MAX_NPZ_TOTAL_BYTES, load_tree
 from adain_jax.weights.safetensors_io import save as save_safetensors
 from adain_jax.weights.tables import (AUTHORS_DECODER_PTH, AUTHORS_VGG_PTH,
                                       AUTHORS_VGG_PTH_IGNORED, CAFFE_MEAN_BGR, DECODER_NAMES,
-                                      DEFAULT_DECODER, DEFAULT_VGG, ENCODER_NAMES, IMAGENET_MEAN,
+                                      DEFAULT_DECODER, DEFAULT_LITE, DEFAULT_VGG, ENCODER_NAMES, IMAGENET_MEAN,
                                       IMAGENET_STD, KERAS_IGNORED, KERAS_VGG, NORMALISATION_JSON,
                                       T7_DECODER_ORDER, T7_VGG_ORDER, TORCHVISION_IGNORED,
                                       TORCHVISION_VGG, caffe_preprocess, imagenet_preprocess,
@@ -23,11 +23,11 @@ from adain_jax.weights.tables import (AUTHORS_DECODER_PTH, AUTHORS_VGG_PTH,
 from adain_jax.weights.tree import check_tree, flatten, unflatten
 
 __all__ = [
-    "load_vgg", "load_decoder", "load_lite", "LITE_NOT_TRAINED", "load_tree", "save_params", "save_safetensors", "parts_in",
+    "load_vgg", "load_decoder", "load_lite", "LITE_MISSING", "load_tree", "save_params", "save_safetensors", "parts_in",
     "check_tree", "read_keras_vgg",
     "convert_keras_vgg", "normalise_vgg", "load_normalisation", "caffe_preprocess",
     "imagenet_preprocess", "sniff_format", "flatten", "unflatten", "FORMAT_TAG",
-    "MAX_NPZ_ARRAY_BYTES", "MAX_NPZ_TOTAL_BYTES", "DEFAULT_VGG", "DEFAULT_DECODER",
+    "MAX_NPZ_ARRAY_BYTES", "MAX_NPZ_TOTAL_BYTES", "DEFAULT_VGG", "DEFAULT_DECODER", "DEFAULT_LITE",
     "NORMALISATION_JSON", "ENCODER_NAMES", "DECODER_NAMES", "KERAS_VGG", "KERAS_IGNORED",
     "CAFFE_MEAN_BGR", "AUTHORS_VGG_PTH", "AUTHORS_VGG_PTH_IGNORED", "AUTHORS_DECODER_PTH",
     "TORCHVISION_VGG", "TORCHVISION_IGNORED", "IMAGENET_MEAN", "IMAGENET_STD", "T7_VGG_ORDER",

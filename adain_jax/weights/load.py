@@ -31,7 +31,7 @@ from adain_jax.weights.budget import Budget, as_budget
 from adain_jax.weights.keras_h5 import read_keras_vgg
 from adain_jax.weights.npz import load_tree
 from adain_jax.weights.tables import (AUTHORS_DECODER_PTH, AUTHORS_VGG_PTH,
-                                      AUTHORS_VGG_PTH_IGNORED, DEFAULT_DECODER, DEFAULT_VGG,
+                                      AUTHORS_VGG_PTH_IGNORED, DEFAULT_DECODER, DEFAULT_LITE, DEFAULT_VGG,
                                       T7_DECODER_ORDER, T7_VGG_ORDER, TORCHVISION_IGNORED,
                                       TORCHVISION_VGG, imagenet_preprocess, load_normalisation,
                                       normalise_vgg)
@@ -245,18 +245,20 @@ def load_decoder(path: str | os.PathLike | None = None,
     return _guarded(path, lambda: _load_part(path, "decoder", max_bytes))
 
 
-LITE_NOT_TRAINED = ("the lite model's weights are not trained yet (issue 17); pass a trained "
-                    "lite weights file with --decoder, or use --model adain")
+LITE_MISSING = ("the shipped lite weights (adain_jax/assets/lite.npz) are missing from this "
+                "installation; pass a lite weights file with --decoder, or use --model adain")
 
 
 def load_lite(path: str | os.PathLike | None = None,
               max_bytes: int | Budget | None = None) -> dict:
     """The lite model's ``{'lite_encoder': ..., 'decoder': ...}`` from one ``.npz`` or
     safetensors file (our tree layout); width and depth are read from its shapes and every
-    key/shape is checked against a fresh tree of that config. No lite weights ship yet, so
-    ``None`` raises a ``WeightsError``."""
+    key/shape is checked against a fresh tree of that config. ``None`` loads the shipped
+    lite model (``DEFAULT_LITE``)."""
     if path is None:
-        raise WeightsError(LITE_NOT_TRAINED)
+        if not DEFAULT_LITE.exists():
+            raise WeightsError(LITE_MISSING)
+        path = DEFAULT_LITE
     path = Path(path)
 
     def read() -> dict:
@@ -293,4 +295,4 @@ def _tree_part_keys(path: Path, tree: dict, part: str) -> None:
 
 
 __all__ = ["load_vgg", "load_decoder", "load_lite", "convert_keras_vgg", "sniff_format",
-           "parts_in", "save_params", "LITE_NOT_TRAINED"]
+           "parts_in", "save_params", "LITE_MISSING"]

@@ -15,6 +15,7 @@ from adain_jax.nn.models import DECODER_LAYERS, ENCODER_LAYERS
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_VGG = ASSETS / "vgg_normalised.npz"
 DEFAULT_DECODER = ASSETS / "decoder.npz"
+DEFAULT_LITE = ASSETS / "lite.npz"
 NORMALISATION_JSON = ASSETS / "vgg_normalisation.json"
 
 ENCODER_NAMES = tuple(n for n, _ in ENCODER_LAYERS)

@@ -3,12 +3,14 @@
     python -m tools.bench.lite_speed [--quick] [--no-main] [--no-magenta]
 
 One pair = one content image (256, 512, 1024 px squares and 3840x2160) + one 512 px style image,
-both encoded in the timed call, as ``tools.bench.bench``'s ``stylize`` tasks. Random weights:
-speed only (no lite weights are trained yet). Rows:
+both encoded in the timed call, as ``tools.bench.bench``'s ``stylize`` tasks. Rows:
 
-* ``lite-w{width}d{depth}[@{max_side}]``: ``adain_jax.nn.lite`` variants through
-  ``adain_jax.stylize`` (float32), ``@N``: internal resolution (content resized so its longer
-  side is at most N before encoding, output upsampled back).
+* ``lite-NAME[@{max_side}]``: trained lite files (``--weights``; the shipped one by default;
+  ``--weights ''``: random-weight ``VARIANTS``) through ``adain_jax.stylize`` (float32), ``@N``:
+  internal resolution (content resized so its longer side is at most N before encoding,
+  output upsampled back).
+* 4K memory (``--memory``): one 4K pair per child process, the shipped lite model untiled and
+  tiled (``stylize_tiled``) and the main model tiled; wall time and peak resident memory.
 * ``adain-f32`` / ``adain-bf16``: the main model through ``adain_jax.stylize`` (4K through
   ``adain_jax.stylize_tiled``, its bounded-memory path), run in a child process with the
   installed package's environment (the oneDNN kernels where the install has them); the row
@@ -95,7 +97,28 @@ def internal_size(hw, max_side):
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def lite_rows(sizes, quick: bool) -> list[dict]:
+def lite_models(weights: str, max_sides: str) -> list[tuple[str, dict, int | None]]:
+    """(row name, params, max_side): the trained files of ``weights`` (``NAME=PATH,...``) at
+    each of ``max_sides`` (0: full resolution), or random-weight ``VARIANTS`` when empty."""
+    import jax
+
+    import adain_jax
+    from adain_jax.nn import lite
+
+    if not weights:
+        return [(f"lite-w{w}d{d}" + (f"@{m}" if m else "") + " (random)",
+                 lite.init_params(jax.random.PRNGKey(0), lite.LiteConfig(w, d)), m)
+                for w, d, m in VARIANTS]
+    out = []
+    for item in weights.split(","):
+        name, _, path = item.partition("=")
+        params = adain_jax.load_params(model="lite", decoder=path or None)
+        for m in (int(x) for x in max_sides.split(",")):
+            out.append((f"lite-{name}" + (f"@{m}" if m else ""), params, m or None))
+    return out
+
+
+def lite_rows(sizes, quick: bool, models: list) -> list[dict]:
     import jax
 
     import adain_jax
@@ -103,11 +126,9 @@ def lite_rows(sizes, quick: bool) -> list[dict]:
 
     style = image((STYLE_SIZE, STYLE_SIZE), 1)
     rows = []
-    for width, depth, max_side in VARIANTS:
-        cfg = lite.LiteConfig(width, depth)
-        params = lite.init_params(jax.random.PRNGKey(0), cfg)
+    for name, params, max_side in models:
+        cfg = lite.config_of(params)
         n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
-        name = f"lite-w{width}d{depth}" + (f"@{max_side}" if max_side else "")
         for size in sizes:
             hw = SIZES[size]
             content = image(hw, 2)
@@ -204,7 +225,7 @@ def markdown(result: dict) -> str:
     out = [f"# Lite model speed ({result['when']})", "",
            f"CPU: {result['cpu']} ({result['cores']} cores). Median seconds per pair "
            f"(content + {STYLE_SIZE} px style, both encoded); ratio to Magenta at the same size in "
-           "parentheses. Random weights. adain 4K runs tiled (`stylize_tiled`). Lite rows: "
+           "parentheses. adain 4K runs tiled (`stylize_tiled`). Lite rows: "
            "float32 on the backend in the JSON; adain rows: the installed package "
            "(oneDNN kernels where built).", "", head,
            "|" + "---|" * (len(sizes) + 2)]
@@ -220,7 +241,47 @@ def markdown(result: dict) -> str:
             cells.append(f"{r['median_s']:.3f}{ratio}")
             flops.append("-" if r.get("gflop") is None else f"{r['gflop']:.3g}")
         out.append(f"| {m} | " + " | ".join(cells) + " | " + " / ".join(flops) + " |")
+    if result.get("memory_4k"):
+        out += ["", "4K (3840x2160) pair, one child process each, second call: wall seconds and "
+                "peak resident memory of the process (weights, compiled code and images included).",
+                "", "| mode | s | peak RSS MB |", "|---|---:|---:|"]
+        out += [f"| {r['mode']} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} |"
+                for r in result["memory_4k"]]
     return "\n".join(out) + "\n"
+
+
+MEMORY_MODES = ("lite-untiled", "lite-tiled", "adain-tiled")
+
+
+def memory_child(mode: str) -> dict:
+    """One 4K pair in this (fresh) process: wall seconds of the second call, peak RSS."""
+    import resource
+
+    import jax
+
+    import adain_jax
+
+    params = adain_jax.load_default("adain" if mode.startswith("adain") else "lite")
+    content, style = image(SIZES["4K"], 2), image((STYLE_SIZE, STYLE_SIZE), 1)
+    if mode.endswith("-tiled"):
+        fn = lambda: adain_jax.stylize_tiled(params, content, style)  # noqa: E731
+    else:
+        fn = lambda: adain_jax.stylize(params, content, style)  # noqa: E731
+    jax.block_until_ready(fn())
+    t = time.perf_counter()
+    jax.block_until_ready(fn())
+    return {"mode": mode, "seconds": round(time.perf_counter() - t, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def memory_rows() -> list[dict]:
+    out = []
+    for mode in MEMORY_MODES:
+        proc = subprocess.run([sys.executable, "-m", "tools.bench.lite_speed", "--child-memory",
+                               mode], capture_output=True, text=True, check=True)
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(out[-1], flush=True)
+    return out
 
 
 def cpu_name() -> str:
@@ -240,7 +301,13 @@ def main(argv=None) -> int:
     p.add_argument("--no-main", action="store_true")
     p.add_argument("--no-magenta", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--weights", default="shipped=",
+                   help="NAME=PATH,... trained lite files (empty PATH: the shipped one); '' "
+                        "for the random-weight variants")
+    p.add_argument("--max-sides", default="0", help="internal resolutions of --weights rows")
+    p.add_argument("--memory", action="store_true", help="4K time and peak memory rows")
     p.add_argument("--child-main", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--child-memory", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sizes = [s for s in args.sizes.split(",") if s]
     bad = [s for s in sizes if s not in SIZES]
@@ -249,15 +316,19 @@ def main(argv=None) -> int:
     if args.child_main:
         print(json.dumps(main_rows(sizes, args.quick)))
         return 0
+    if args.child_memory:
+        print(json.dumps(memory_child(args.child_memory)))
+        return 0
     t0 = time.perf_counter()
     rows = [] if args.no_magenta else magenta_rows(sizes, args.quick)
-    rows += lite_rows(sizes, args.quick)
+    rows += lite_rows(sizes, args.quick, lite_models(args.weights, args.max_sides))
     if not args.no_main:
         rows += main_child(sizes, args.quick)
     summarise(rows)
     result = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_name(),
               "cores": os.cpu_count(), "sizes": sizes, "style_size": STYLE_SIZE,
-              "variants": [{"width": w, "depth": d, "max_side": m} for w, d, m in VARIANTS],
+              "weights": args.weights, "max_sides": args.max_sides,
+              "memory_4k": memory_rows() if args.memory else None,
               "total_s": round(time.perf_counter() - t0, 1), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lite_speed.json").write_text(json.dumps(result, indent=1) + "\n")
