@@ -33,12 +33,14 @@ def demo_url(tmp_path_factory):
     import jax
 
     from adain_jax.demo import Limits, app
+    from adain_jax.nn import lite
     from adain_jax.nn.models import init_params
 
     limits = Limits(default_size=64, max_size=128)
     folder = tmp_path_factory.mktemp("browser")
     page = app.build(init_params(jax.random.PRNGKey(0), 16), limits, examples=folder,
-                     out_dir=folder / "out")
+                     out_dir=folder / "out",
+                     lite_params=lite.init_params(jax.random.PRNGKey(1), lite.LiteConfig(8, 1)))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -69,6 +71,10 @@ def test_browser_upload_slide_click(demo_url, tmp_path):
                                  " return [i.naturalWidth, i.naturalHeight]; }")
             assert size == [85, 64]  # 64x48 content at the working size 64 (shorter side)
             page.locator("#timing").get_by_text("alpha 0.60").wait_for(timeout=10_000)
+            assert "AdaIN (best quality)" in page.locator("#timing").inner_text()
+            page.locator("#model").get_by_text("Lite (fast)").click()    # the model choice
+            page.locator("#stylize").click()
+            page.locator("#timing").get_by_text("Lite (fast)").wait_for(timeout=120_000)
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
             assert (tmp_path / "demo.png").stat().st_size > 10_000
         finally:

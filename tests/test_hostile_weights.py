@@ -127,3 +127,28 @@ def test_caller_budget_applies_to_every_reader(tmp_path):
     assert torch_pickle.load_pth(path)["w"].shape == (4096,)
     with pytest.raises(WeightsError, match=r"good\.pth: .*more than 1000 bytes"):
         torch_pickle.load_pth(path, max_bytes=1000)
+
+
+@pytest.mark.parametrize("bomb", ["depth", "features"])
+def test_lite_file_describing_a_huge_model_is_refused_before_building_it(tmp_path, bomb):
+    """The lite config is read from the file's shapes and key names: a file naming thousands
+    of blocks (or millions of channels) is refused from its keys, not after tracing a model
+    of that size."""
+    import time
+
+    import jax
+
+    from adain_jax.errors import WeightsError
+    from adain_jax.nn import lite
+    from adain_jax.weights import load_lite, save_params
+
+    p = jax.tree.map(np.asarray, lite.init_params(jax.random.PRNGKey(0), lite.LiteConfig(4, 1)))
+    if bomb == "depth":
+        p["lite_encoder"].update({f"b1_{i}": p["lite_encoder"]["b1_1"] for i in range(2, 2000)})
+    else:
+        p["lite_encoder"]["down3"]["kernel"] = np.zeros((1, 10 ** 7), np.float32)
+    save_params(tmp_path / "bomb.npz", p)
+    t = time.perf_counter()
+    with pytest.raises(WeightsError, match="outside the supported range"):
+        load_lite(tmp_path / "bomb.npz")
+    assert time.perf_counter() - t < 10

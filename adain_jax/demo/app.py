@@ -94,8 +94,8 @@ class Stylizer:
                                   mix=mix, preserve_color=bool(preserve_color),
                                   mask_layers=_mask_layers(mask), size=size)
         try:
-            params = self.models[service.pick_model(model, list(self.models))]
-            result = service.run(params, request, self.limits)
+            name = service.pick_model(model, list(self.models))
+            result = service.run(self.models[name], request, self.limits)
             path = self.out_dir / f"stylized-{uuid.uuid4().hex[:12]}.png"
             image_io.save_image(path, result.image)
         except AdainError as exc:
@@ -104,7 +104,9 @@ class Stylizer:
             log.exception("stylize failed")
             raise gr.Error(f"internal error: {one_line(exc, with_type=True)}",
                            print_exception=False) from None
-        return str(path), gr.DownloadButton(value=str(path), interactive=True), result.summary
+        summary = (f"{MODEL_LABELS[name]}, {result.summary}" if len(self.models) > 1
+                   else result.summary)
+        return str(path), gr.DownloadButton(value=str(path), interactive=True), summary
 
 
 def build(params=None, limits: Limits = Limits(), examples: Path | None = None,

@@ -48,7 +48,7 @@ def _decode_to_content(params, target: Array, height: int, width: int, dtype,
     out = dispatch.decode(params, target.astype(dtype or jnp.float32), dtype)
     out = out[:, :height, :width].astype(jnp.float32)
     if size is not None:
-        out = dispatch.resize(out, size, antialias=False)
+        out = dispatch.resize(out, size)
     return jnp.clip(out, 0.0, 1.0)
 
 
@@ -78,7 +78,7 @@ def _stylize_masked(params, content: Array, means: Array, stds: Array, masks: Ar
     size = tuple(content.shape[1:3])
     content = dispatch.fit_side(content, max_side)
     h, w = content.shape[1:3]
-    masks = dispatch.resize(masks, (h, w), antialias=False)
+    masks = dispatch.resize(masks, (h, w))
     c_feat = dispatch.features(params, layers.pad_to_multiple(content), dtype)
     feat_masks = ops.feature_masks(layers.pad_to_multiple(masks), layers.DOWNSCALE)
     return _decode_alphas(params, ops.masked_adain(c_feat, means, stds, feat_masks), c_feat,

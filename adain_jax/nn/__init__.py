@@ -1,5 +1,6 @@
 """Neural networks: parameter-free layers (:mod:`.layers`), the linen VGG-19 encoder and AdaIN
-decoder (:mod:`.models`), and the convolution backends (:mod:`.backends`: XLA, oneDNN)."""
+decoder (:mod:`.models`), the small fast pair (:mod:`.lite`), the one switch between the two
+(:mod:`.dispatch`), and the convolution backends (:mod:`.backends`: XLA, oneDNN)."""
 from adain_jax.nn.layers import DOWNSCALE
 from adain_jax.nn.models import (DECODER_LAYERS, ENCODER_LAYERS, FEATURE_LAYERS, Decoder,
                                  Encoder, decode, encode, expected_shapes, init_decoder,

@@ -30,6 +30,7 @@ from adain_jax.nn.models import Conv3x3
 
 Array = Any
 ENCODER_KEY = "lite_encoder"
+MAX_WIDTH, MAX_DEPTH, MAX_FEATURES = 512, 8, 2048   # what a weights file may describe
 HEAD_KEY = "distill_head"   # training only: lite features -> VGG relu4_1 (never shipped)
 TEACHER_CHANNELS = 512      # relu4_1 of the VGG
 
@@ -215,6 +216,10 @@ def config_of(params) -> LiteConfig:
     width = enc["stem"]["kernel"].shape[-1]
     depth = sum(1 for k in enc if k.startswith("b1_"))
     feat = enc["down3"]["kernel"].shape[-1]
+    if not (1 <= width <= MAX_WIDTH and 1 <= depth <= MAX_DEPTH and 1 <= feat <= MAX_FEATURES):
+        raise ValueError(f"a lite model of width {width}, depth {depth}, {feat} features is "
+                         f"outside the supported range (width <= {MAX_WIDTH}, depth <= "
+                         f"{MAX_DEPTH}, features <= {MAX_FEATURES})")
     return LiteConfig(width, depth, None if feat == 4 * width else feat)
 
 

@@ -50,10 +50,10 @@ class TrainConfig:
                               f"not {self.dtype!r}")
         if self.model not in ("adain", "lite"):
             raise ConfigError(f"model must be adain or lite, not {self.model!r}")
-        if self.model == "lite" and not (1 <= int(self.lite_width) <= 512
-                                         and 1 <= int(self.lite_depth) <= 8):
-            raise ConfigError(f"--lite-width must be in 1..512 and --lite-depth in 1..8, got "
-                              f"{self.lite_width} and {self.lite_depth}")
+        if self.model == "lite" and not (1 <= int(self.lite_width) <= lite.MAX_WIDTH
+                                         and 1 <= int(self.lite_depth) <= lite.MAX_DEPTH):
+            raise ConfigError(f"--lite-width must be in 1..{lite.MAX_WIDTH} and --lite-depth in "
+                              f"1..{lite.MAX_DEPTH}, got {self.lite_width} and {self.lite_depth}")
         validate.distributed(self.coordinator, self.num_processes, self.process_id, self.tpu)
         positive = ("steps", "batch_size", "crop_size", "resize", "checkpoint_every", "keep",
                     "log_every")

@@ -280,6 +280,8 @@ def load_lite(path: str | os.PathLike | None = None,
         except (KeyError, IndexError, TypeError, AttributeError):
             raise WeightsError(f"{path}: not a lite model (no stem/down3 layers in "
                                f"'{lite.ENCODER_KEY}')") from None
+        except ValueError as e:   # before a model of that size is built, even abstractly
+            raise WeightsError(f"{path}: {e}") from None
         import jax
 
         fresh = jax.eval_shape(lambda: lite.init_params(jax.random.PRNGKey(0), config))
