@@ -227,7 +227,8 @@ def markdown(result: dict) -> str:
            f"(content + {STYLE_SIZE} px style, both encoded); ratio to Magenta at the same size in "
            "parentheses. adain 4K runs tiled (`stylize_tiled`). Lite rows: "
            "float32 on the backend in the JSON; adain rows: the installed package "
-           "(oneDNN kernels where built).", "", head,
+           "(oneDNN kernels where built). Every process runs with the XLA flag the command-line "
+           f"tools set (XLA_FLAGS=`{result.get('xla_flags', '')}`).", "", head,
            "|" + "---|" * (len(sizes) + 2)]
     for m in models:
         cells, flops = [], []
@@ -255,8 +256,6 @@ MEMORY_MODES = ("lite-untiled", "lite-tiled", "adain-tiled")
 
 def memory_child(mode: str) -> dict:
     """One 4K pair in this (fresh) process: wall seconds of the second call, peak RSS."""
-    import resource
-
     import jax
 
     import adain_jax
@@ -271,7 +270,18 @@ def memory_child(mode: str) -> dict:
     t = time.perf_counter()
     jax.block_until_ready(fn())
     return {"mode": mode, "seconds": round(time.perf_counter() - t, 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": round(peak_rss_kb() / 1024, 1)}
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory (VmHWM). Not ``getrusage``'s ru_maxrss: Linux
+    carries the parent's peak into a child across fork + exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def memory_rows() -> list[dict]:
@@ -306,9 +316,14 @@ def main(argv=None) -> int:
                         "for the random-weight variants")
     p.add_argument("--max-sides", default="0", help="internal resolutions of --weights rows")
     p.add_argument("--memory", action="store_true", help="4K time and peak memory rows")
+    p.add_argument("--memory-only", action="store_true",
+                   help="measure only the 4K memory rows into the existing results")
     p.add_argument("--child-main", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child-memory", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    from adain_jax.nn.backends import xla_flags
+
+    xla_flags.configure()   # as the command-line tools do, in this process and its children
     sizes = [s for s in args.sizes.split(",") if s]
     bad = [s for s in sizes if s not in SIZES]
     if bad:
@@ -319,6 +334,14 @@ def main(argv=None) -> int:
     if args.child_memory:
         print(json.dumps(memory_child(args.child_memory)))
         return 0
+    if args.memory_only:
+        result = json.loads((args.out / "lite_speed.json").read_text())
+        result["memory_4k"] = memory_rows()
+        result["memory_4k_when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        (args.out / "lite_speed.json").write_text(json.dumps(result, indent=1) + "\n")
+        (args.out / "lite_speed.md").write_text(markdown(result))
+        print(markdown(result))
+        return 0
     t0 = time.perf_counter()
     rows = [] if args.no_magenta else magenta_rows(sizes, args.quick)
     rows += lite_rows(sizes, args.quick, lite_models(args.weights, args.max_sides))
@@ -328,6 +351,7 @@ def main(argv=None) -> int:
     result = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_name(),
               "cores": os.cpu_count(), "sizes": sizes, "style_size": STYLE_SIZE,
               "weights": args.weights, "max_sides": args.max_sides,
+              "xla_flags": os.environ.get("XLA_FLAGS", ""),
               "memory_4k": memory_rows() if args.memory else None,
               "total_s": round(time.perf_counter() - t0, 1), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
