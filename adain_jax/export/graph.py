@@ -4,7 +4,7 @@ One definition serves the StableHLO export (traced by ``jax.export``), the ONNX 
 (its graph must agree with these) and :func:`reference`. The models are built with
 ``backend="xla"`` so an export never captures the oneDNN custom calls. ``params`` is either
 model's tree: the main one (``{'vgg', 'decoder'}``) or the lite one (``{'lite_encoder',
-'decoder'}``, ``nn.lite``); each function dispatches on ``lite.is_lite(params)``.
+'decoder'}``, ``nn.lite``), told apart by ``nn.dispatch``.
 
 Graphs, inputs and outputs (images NHWC float32 in [0, 1], statistics (N, 1, 1, C) with C the
 feature channels, :func:`channels`: 512 for the main model, ``LiteConfig.channels`` for lite):
@@ -27,8 +27,7 @@ import numpy as np
 
 from adain_jax import ops
 from adain_jax.errors import ConfigError
-from adain_jax.nn import layers, lite
-from adain_jax.nn.models import Decoder, Encoder
+from adain_jax.nn import dispatch, layers
 
 Array = Any
 #: Smallest exported image side: relu4_1 (1/8 of it) must be 2 pixels for reflection padding.
@@ -49,28 +48,18 @@ OUTPUTS = {
 }
 
 
-def channels(params) -> int:
-    """Channels of the AdaIN features (and statistics) of ``params``' model."""
-    return lite.config_of(params).channels if lite.is_lite(params) else 512
+channels = dispatch.channels
 
 
 def encode(params, rgb: Array) -> Array:
     """The AdaIN features (relu4_1, or the lite model's 1/8 features) of NHWC images (XLA
     convolutions)."""
-    if lite.is_lite(params):
-        return lite.LiteEncoder(lite.config_of(params), backend="xla").apply(
-            {"params": params[lite.ENCODER_KEY]}, rgb)[-1]
-    return Encoder(backend="xla").apply({"params": params["vgg"]}, rgb)[-1]
+    return dispatch.features(params, rgb, backend="xla")
 
 
 def decode(params, feat: Array) -> Array:
     """Images in [0, 1] decoded from AdaIN features (XLA convolutions)."""
-    if lite.is_lite(params):
-        out = lite.LiteDecoder(lite.config_of(params), backend="xla").apply(
-            {"params": params["decoder"]}, feat)
-    else:
-        out = Decoder(backend="xla").apply({"params": params["decoder"]}, feat)
-    return jnp.clip(out, 0.0, 1.0)
+    return jnp.clip(dispatch.decode(params, feat, backend="xla"), 0.0, 1.0)
 
 
 def style_stats(params, style: Array) -> tuple[Array, Array]:

@@ -22,19 +22,27 @@ def encoder_part(params) -> dict:
     return {key: params[key]}
 
 
-def features(params, rgb: Array, dtype=None) -> Array:
+def features(params, rgb: Array, dtype=None, backend: str | None = None) -> Array:
     """The AdaIN features (relu4_1, or the lite model's 1/8 features) of NHWC images whose
-    sides are multiples of 8; ``params`` is a whole tree or its :func:`encoder_part`."""
+    sides are multiples of 8; ``params`` is a whole tree or its :func:`encoder_part`.
+    ``backend``: None (``backends.select``) or ``'xla'`` (export: no custom calls)."""
     if lite.is_lite(params):
-        return lite.encode(params[lite.ENCODER_KEY], rgb, dtype=dtype)[-1]
-    return models.encode(params["vgg"], rgb, dtype=dtype)[-1]
+        return lite.encode(params[lite.ENCODER_KEY], rgb, dtype, backend)[-1]
+    return models.encode(params["vgg"], rgb, dtype, backend)[-1]
 
 
-def decode(params, feat: Array, dtype=None) -> Array:
+def decode(params, feat: Array, dtype=None, backend: str | None = None) -> Array:
     """RGB (not clipped, 8x the features' size) from AdaIN features."""
     if lite.is_lite(params):
-        return lite.decode(params["decoder"], feat, lite.config_of(params), dtype=dtype)
-    return models.decode(params["decoder"], feat, dtype=dtype)
+        return lite.decode(params["decoder"], feat, lite.config_of(params), dtype, backend)
+    return models.decode(params["decoder"], feat, dtype, backend)
+
+
+def channels(params) -> int:
+    """Channels of the AdaIN features (and statistics) of ``params``' model."""
+    if lite.is_lite(params):
+        return lite.config_of(params).channels
+    return models.ENCODER_LAYERS[-1][1]
 
 
 def resize(x: Array, size: tuple[int, int], antialias: bool = True) -> Array:

@@ -223,13 +223,16 @@ def config_of(params) -> LiteConfig:
     return LiteConfig(width, depth, None if feat == 4 * width else feat)
 
 
-def encode(enc_params, rgb: Array, dtype=None) -> tuple[Array, ...]:
+def encode(enc_params, rgb: Array, dtype=None, backend: str | None = None) -> tuple[Array, ...]:
     """Lite features (1/2, 1/4, 1/8) of RGB images in [0, 1] (any size)."""
-    return LiteEncoder(config_of(enc_params), dtype=dtype).apply({"params": enc_params}, rgb)
+    return LiteEncoder(config_of(enc_params), dtype=dtype, backend=backend).apply(
+        {"params": enc_params}, rgb)
 
 
-def decode(decoder_params, feat: Array, config: LiteConfig, dtype=None) -> Array:
-    return LiteDecoder(config, dtype=dtype).apply({"params": decoder_params}, feat)
+def decode(decoder_params, feat: Array, config: LiteConfig, dtype=None,
+           backend: str | None = None) -> Array:
+    return LiteDecoder(config, dtype=dtype, backend=backend).apply({"params": decoder_params},
+                                                                   feat)
 
 
 def flops(config: LiteConfig, height: int, width: int) -> dict[str, float]:

@@ -129,13 +129,14 @@ def init_params(rng, size: int = 64) -> dict:
     return {"vgg": vgg, "decoder": init_decoder(k2, size)}
 
 
-def encode(vgg_params, rgb: Array, dtype=None) -> tuple[Array, ...]:
-    """Features (relu1_1..relu4_1) of RGB images in [0, 1]."""
-    return Encoder(dtype=dtype).apply({"params": vgg_params}, rgb)
+def encode(vgg_params, rgb: Array, dtype=None, backend: str | None = None) -> tuple[Array, ...]:
+    """Features (relu1_1..relu4_1) of RGB images in [0, 1] (``backend`` None: the usual
+    ``backends.select``; ``'xla'`` forces XLA's convolutions, e.g. for export)."""
+    return Encoder(dtype=dtype, backend=backend).apply({"params": vgg_params}, rgb)
 
 
-def decode(decoder_params, feat: Array, dtype=None) -> Array:
-    return Decoder(dtype=dtype).apply({"params": decoder_params}, feat)
+def decode(decoder_params, feat: Array, dtype=None, backend: str | None = None) -> Array:
+    return Decoder(dtype=dtype, backend=backend).apply({"params": decoder_params}, feat)
 
 
 def param_shapes(params) -> dict[str, tuple[int, ...]]:

@@ -1152,8 +1152,8 @@ class Fuzzer:
                 old = loop.run_loop, loop.new_state
                 loop.run_loop = lambda run, state, start: state
                 # the initial state's layout does not depend on lr: one compile for all cases
-                loop.new_state = lambda mesh, lr, lr_decay, seed=0: old[1](
-                    mesh, 1e-4, 5e-5, seed)
+                loop.new_state = lambda mesh, lr, lr_decay, seed=0, lite_config=None: old[1](
+                    mesh, 1e-4, 5e-5, seed, lite_config)
                 try:
                     return cli.train_main(argv)
                 finally:
