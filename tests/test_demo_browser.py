@@ -1,6 +1,7 @@
 """The web demo driven in headless Chromium (Debian's ``chromium``, through Playwright's
 ``executable_path``; no browser is downloaded): upload two images, move the alpha slider,
 click Stylize, wait for the result, check its size, save a screenshot."""
+import contextlib
 import os
 import shutil
 import socket
@@ -49,78 +50,71 @@ def demo_url(tmp_path_factory):
     page.close()
 
 
-def test_browser_upload_slide_click(demo_url, tmp_path):
+@contextlib.contextmanager
+def open_page(url: str, width: int = 1280, height: int = 720):
+    """A headless Chromium page at ``url``, closed afterwards."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_browser_upload_slide_click(demo_url, tmp_path):
     content = write_png(tmp_path / "content.png", 48, 64, 0)
     style = write_png(tmp_path / "style.png", 40, 40, 1)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(demo_url)
-            page.locator("#content input[type=file]").set_input_files(content)
-            page.locator("#style input[type=file]").set_input_files(style)
-            page.locator("#content img").first.wait_for(timeout=30_000)
-            page.locator("#style img").first.wait_for(timeout=30_000)
-            page.locator("#alpha input[type=range]").fill("0.6")
-            page.locator("#stylize").click()
-            page.wait_for_function(
-                "() => { const i = document.querySelector('#output img');"
-                " return i && i.complete && i.naturalWidth > 0; }", timeout=120_000)
-            size = page.evaluate("() => { const i = document.querySelector('#output img');"
-                                 " return [i.naturalWidth, i.naturalHeight]; }")
-            assert size == [85, 64]  # 64x48 content at the working size 64 (shorter side)
-            page.locator("#timing").get_by_text("alpha 0.60").wait_for(timeout=10_000)
-            assert "AdaIN (best quality)" in page.locator("#timing").inner_text()
-            page.locator("#model").get_by_text("Lite (fast)").click()    # the model choice
-            page.locator("#stylize").click()
-            page.locator("#timing").get_by_text("Lite (fast)").wait_for(timeout=120_000)
-            page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
-            assert (tmp_path / "demo.png").stat().st_size > 10_000
-        finally:
-            browser.close()
+    with open_page(demo_url, height=900) as page:
+        page.locator("#content input[type=file]").set_input_files(content)
+        page.locator("#style input[type=file]").set_input_files(style)
+        page.locator("#content img").first.wait_for(timeout=30_000)
+        page.locator("#style img").first.wait_for(timeout=30_000)
+        page.locator("#alpha input[type=range]").fill("0.6")
+        page.locator("#stylize").click()
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#output img');"
+            " return i && i.complete && i.naturalWidth > 0; }", timeout=120_000)
+        size = page.evaluate("() => { const i = document.querySelector('#output img');"
+                             " return [i.naturalWidth, i.naturalHeight]; }")
+        assert size == [85, 64]  # 64x48 content at the working size 64 (shorter side)
+        page.locator("#timing").get_by_text("alpha 0.60").wait_for(timeout=10_000)
+        assert "AdaIN (best quality)" in page.locator("#timing").inner_text()
+        page.locator("#model").get_by_text("Lite (fast)").click()    # the model choice
+        page.locator("#stylize").click()
+        page.locator("#timing").get_by_text("Lite (fast)").wait_for(timeout=120_000)
+        page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+        assert (tmp_path / "demo.png").stat().st_size > 10_000
 
 
-def test_browser_shows_errors_in_the_page(demo_url, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(demo_url)
-            page.locator("#stylize").click()  # no images yet
-            page.get_by_text("no content image").first.wait_for(timeout=30_000)
-            assert "Traceback" not in page.content()
-        finally:
-            browser.close()
+def test_browser_shows_errors_in_the_page(demo_url):
+    with open_page(demo_url) as page:
+        page.locator("#stylize").click()  # no images yet
+        page.get_by_text("no content image").first.wait_for(timeout=30_000)
+        assert "Traceback" not in page.content()
 
 
 def test_browser_brush_places_the_second_style(demo_url, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     content = write_png(tmp_path / "content.png", 48, 64, 0)
     styles = [write_png(tmp_path / f"style{i}.png", 40, 40, i + 1) for i in range(2)]
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1200})
-            page.goto(demo_url)
-            page.locator("#content input[type=file]").set_input_files(content)
-            page.locator("#style input[type=file]").set_input_files(styles[0])
-            page.get_by_text("Second style: mix or paint where it goes").click()
-            page.locator("#style2 input[type=file]").set_input_files(styles[1])
-            page.locator("#mask canvas").last.wait_for(timeout=30_000)  # the content, to paint on
-            page.wait_for_timeout(1000)
-            page.locator("#mask button[aria-label=Brush]").click()
-            box = page.locator("#mask canvas").last.bounding_box()
-            x0, y0 = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.2
-            page.mouse.move(x0, y0)
-            page.mouse.down()
-            for k in range(1, 11):
-                page.mouse.move(x0 + box["width"] * 0.03 * k, y0 + box["height"] * 0.06 * k,
-                                steps=3)
-            page.mouse.up()
-            page.locator("#stylize").click()
-            page.locator("#timing").get_by_text("two styles, brushed regions").wait_for(
-                timeout=120_000)
-        finally:
-            browser.close()
+    with open_page(demo_url, height=1200) as page:
+        page.locator("#content input[type=file]").set_input_files(content)
+        page.locator("#style input[type=file]").set_input_files(styles[0])
+        page.get_by_text("Second style: mix or paint where it goes").click()
+        page.locator("#style2 input[type=file]").set_input_files(styles[1])
+        page.locator("#mask canvas").last.wait_for(timeout=30_000)  # the content, to paint on
+        page.wait_for_timeout(1000)
+        page.locator("#mask button[aria-label=Brush]").click()
+        box = page.locator("#mask canvas").last.bounding_box()
+        x0, y0 = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.2
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for k in range(1, 11):
+            page.mouse.move(x0 + box["width"] * 0.03 * k, y0 + box["height"] * 0.06 * k,
+                            steps=3)
+        page.mouse.up()
+        page.locator("#stylize").click()
+        page.locator("#timing").get_by_text("two styles, brushed regions").wait_for(
+            timeout=120_000)

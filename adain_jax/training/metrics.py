@@ -58,9 +58,10 @@ class MetricsLogger:
         if self.echo:
             sps = values.get("steps_per_s", 0.0)
             eta = (total_steps - step) / sps if sps > 0 else float("nan")
+            distill = f"  distill {values['distill']:.4f}" if "distill" in values else ""
             print(f"step {step}/{total_steps}  loss {values['loss']:.4f}  content "
-                  f"{values['content']:.4f}  style {values['style']:.4f}  lr {values['lr']:.3g}  "
-                  f"{sps:.2f} steps/s  eta {_fmt_eta(eta)}", flush=True)
+                  f"{values['content']:.4f}  style {values['style']:.4f}{distill}  lr "
+                  f"{values['lr']:.3g}  {sps:.2f} steps/s  eta {_fmt_eta(eta)}", flush=True)
 
     def close(self):
         if self.tb is not None:
