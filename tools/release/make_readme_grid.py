@@ -1,5 +1,6 @@
 """Builds docs/images/examples.jpg: the shipped demo contents x demo styles, stylized with the
-shipped weights (first row: the styles; first column: the contents)."""
+shipped weights (first row: the styles; first column: the contents); ``--model lite`` the same
+with the lite model (``docs/images/examples_lite.jpg``)."""
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--decoder", default=None)
+    p.add_argument("--model", choices=adain_jax.MODELS, default="adain")
     p.add_argument("--size", type=int, default=384)
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "examples.jpg")
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
-    params = adain_jax.load_params(None, args.decoder)
+    name = "examples.jpg" if args.model == "adain" else f"examples_{args.model}.jpg"
+    args.out = args.out or ROOT / "docs" / "images" / name
+    params = adain_jax.load_params(None, args.decoder, model=args.model)
     contents = image_io.list_images(ROOT / "examples" / "content")
     styles = image_io.list_images(ROOT / "examples" / "style")
     tile = args.size // 2
