@@ -212,23 +212,7 @@ def test_lite_loss_matches_torch_reference():
 
 
 def test_lite_train_loop_exports_the_inference_tree_and_resumes(tmp_path):
-    class Loader:
-        def __init__(self):
-            self.i = 0
-
-        def __iter__(self):
-            return self
-
-        def __next__(self):
-            self.i += 1
-            return {"content": rand(2, 16, 16, 3, seed=self.i),
-                    "style": rand(2, 16, 16, 3, seed=1000 + self.i)}
-
-        def get_state(self):
-            return {"i": self.i}
-
-        def set_state(self, st):
-            self.i = int(st["i"])
+    from test_training import FakeLoader
 
     from adain_jax.training import train
     from tools.reference.params import random_params_np
@@ -237,13 +221,16 @@ def test_lite_train_loop_exports_the_inference_tree_and_resumes(tmp_path):
     cfg = TrainConfig(content_data="-", style_data="-", workdir=str(tmp_path), steps=3,
                       batch_size=2, crop_size=16, resize=16, model="lite", lite_width=8,
                       checkpoint_every=2, sample_every=0, log_every=1)
-    train(cfg, loader=Loader(), vgg_params=vgg, progress=False, verbose=False)
+    train(cfg, loader=FakeLoader(batch=2, size=16), vgg_params=vgg, progress=False,
+          verbose=False)
     exported = adain_jax.load_params(model="lite", decoder=tmp_path / "lite.npz")
     assert set(exported) == {lite.ENCODER_KEY, "decoder"} and lite.config_of(exported) == CFG
     assert "distill" in (tmp_path / "metrics.csv").read_text().splitlines()[0]
     cfg.steps = 4
-    state = train(cfg, loader=Loader(), vgg_params=vgg, progress=False, verbose=False)
+    state = train(cfg, loader=FakeLoader(batch=2, size=16), vgg_params=vgg, progress=False,
+                  verbose=False)
     assert int(np.asarray(step.local_copy(state.step))) == 4
     cfg.model = "adain"     # another architecture in the same workdir: refused
     with pytest.raises(ConfigError, match="incompatible"):
-        train(cfg, loader=Loader(), vgg_params=vgg, progress=False, verbose=False)
+        train(cfg, loader=FakeLoader(batch=2, size=16), vgg_params=vgg, progress=False,
+              verbose=False)
