@@ -96,3 +96,29 @@ def test_train_device_end_to_end(pack, td, tmp_path, monkeypatch):
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 4 and not summary["diverged"]
+
+
+def test_train_lite_device_end_to_end(pack, tmp_path):
+    from adain_jax.nn import lite
+    from tools.device import train_lite_device
+
+    _folder(tmp_path / "c", 4, 2)
+    _folder(tmp_path / "s", 3, 3)
+    pack.main([str(tmp_path / "c"), str(tmp_path / "c.npz"), "--size", "40"])
+    pack.main([str(tmp_path / "s"), str(tmp_path / "s.npz"), "--size", "40"])
+    out = tmp_path / "out"
+    train_lite_device.main(["--content-pack", str(tmp_path / "c.npz"), "--style-pack",
+                            str(tmp_path / "s.npz"), "--out", str(out), "--seconds", "600",
+                            "--steps", "4", "--batch-size", "2", "--crop-size", "32",
+                            "--log-every", "2", "--dtype", "float32",
+                            "--variants", "w4d1,w4d1-nodistill"])
+    for name in ("w4d1", "w4d1-nodistill"):
+        params = weights.load_lite(out / f"lite_{name}.npz")
+        assert lite.config_of(params) == lite.LiteConfig(4, 1)
+    rows = list(csv.DictReader(open(out / "lite_metrics.csv")))
+    assert [(int(r["step"]), r["variant"]) for r in rows] == [
+        (2, "w4d1"), (2, "w4d1-nodistill"), (4, "w4d1"), (4, "w4d1-nodistill")]
+    assert all(np.isfinite(float(r["distill"])) for r in rows)
+    summary = json.loads((out / "lite_summary.json").read_text())
+    assert summary["steps"] == 4 and not summary["diverged"]
+    assert summary["variants"]["w4d1-nodistill"]["distill_weight"] == 0.0

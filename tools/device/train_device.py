@@ -19,12 +19,10 @@ multi-host, orbax checkpoints and exact resume).
 from __future__ import annotations
 
 import argparse
-import collections
 import csv
 import functools
 import json
 import math
-import platform
 import time
 from pathlib import Path
 
@@ -35,10 +33,8 @@ import numpy as np
 from adain_jax import training
 from adain_jax.training.checkpoint import export_decoder
 from adain_jax.weights import load_decoder, load_vgg
+from tools.device import budget_loop
 from tools.device.pack_training_data import decode_pack
-
-MAX_INFLIGHT = 4   # steps dispatched but not finished
-
 
 def sample_batch(pixels, key, batch: int, crop: int):
     """``(batch, crop, crop, 3)`` float32 in [0, 1]: random images of ``pixels`` (uint8
@@ -111,65 +107,37 @@ def main(argv=None) -> None:
     writer = csv.DictWriter(csv_file, fieldnames=fields)
     writer.writeheader()
 
-    def export(tag: str) -> None:
+    def export(state, step: int, tag: str) -> None:
         t = time.perf_counter()
         export_decoder(args.out / "decoder.npz", state.params)
         print(f"[{tag}] step {step}: decoder exported in {time.perf_counter() - t:.1f} s", flush=True)
 
-    step, window, compile_s, last, diverged = 0, [], None, None, False
-    inflight = collections.deque()
-    t_log = t_export = time.perf_counter()
-    while step < args.steps:
-        state, m = step_fn(state, vgg, content_px, style_px)
-        window.append(m)
-        inflight.append(m)
-        if len(inflight) > MAX_INFLIGHT:          # bound the run-ahead of async dispatch, so
-            jax.block_until_ready(inflight.popleft())   # the deadline means device time
-        step += 1
-        if step == 1:
-            jax.block_until_ready(m)
-            compile_s = time.perf_counter() - t_start
-            print(f"first step (compile) done at {compile_s:.1f} s", flush=True)
-            t_log = time.perf_counter()
-            window.clear()
-            continue
-        out_of_time = time.perf_counter() > deadline
-        if (step % args.log_every == 0 or out_of_time or step == args.steps) and window:
-            vals = jax.device_get(window)
-            now = time.perf_counter()
-            mean = {k: float(np.mean([v[k] for v in vals])) for k in ("loss", "content", "style")}
-            if not all(math.isfinite(v) for v in mean.values()):
-                print(f"non-finite loss at step {step}: {mean}; keeping the last export", flush=True)
-                diverged = True
-                break
-            last = {"step": step, **{k: round(v, 5) for k, v in mean.items()},
-                    "lr": args.lr / (1 + args.lr_decay * (step - 1)),
-                    "steps_per_s": round(len(vals) / (now - t_log), 2),
-                    "elapsed_s": round(now - t_start, 1)}
-            writer.writerow(last)
-            csv_file.flush()
-            print(" ".join(f"{k}={v}" for k, v in last.items()), flush=True)
-            window.clear()
-            t_log = now
-            if now - t_export > args.export_every_s:
-                export("periodic")
-                t_export = time.perf_counter()
-        if out_of_time:
-            break
-    jax.block_until_ready(state.params)
+    last = None
+
+    def log(step: int, vals, steps_per_s: float, now: float) -> bool:
+        nonlocal last
+        mean = {k: float(np.mean([v[k] for v in vals])) for k in ("loss", "content", "style")}
+        if not all(math.isfinite(v) for v in mean.values()):
+            print(f"non-finite loss at step {step}: {mean}; keeping the last export", flush=True)
+            return True
+        last = {"step": step, **{k: round(v, 5) for k, v in mean.items()},
+                "lr": training.lr_at(args.lr, args.lr_decay, step - 1),
+                "steps_per_s": steps_per_s, "elapsed_s": round(now - t_start, 1)}
+        writer.writerow(last)
+        csv_file.flush()
+        print(" ".join(f"{k}={v}" for k, v in last.items()), flush=True)
+        return False
+
+    state, step, compile_s, diverged = budget_loop.run(
+        lambda st: step_fn(st, vgg, content_px, style_px), state, steps=args.steps,
+        t_start=t_start, deadline=deadline, log_every=args.log_every,
+        export_every_s=args.export_every_s, log=log, export=export)
     wall = time.perf_counter() - t_start
     if not diverged:
-        export("final")
+        export(state, step, "final")
     csv_file.close()
-    loop_s = wall - (compile_s or 0.0)
-    summary = {"steps": step, "diverged": diverged, "wall_s": round(wall, 1), "compile_s": round(compile_s or 0, 1),
-               "steps_per_s_loop": round((step - 1) / max(loop_s, 1e-9), 2),
-               "images_per_s_loop": round((step - 1) * args.batch_size / max(loop_s, 1e-9), 1),
-               "last_log": last, "config": {k: (str(v) if isinstance(v, Path) else v)
-                                            for k, v in vars(args).items()},
-               "data": {"content": list(content_np.shape), "style": list(style_np.shape)},
-               "device": jax.devices()[0].device_kind, "jax": jax.__version__,
-               "python": platform.python_version()}
+    summary = budget_loop.summary(args, step, wall, compile_s, diverged, last,
+                                  {"content": content_np.shape, "style": style_np.shape})
     (args.out / "train_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary), flush=True)
 

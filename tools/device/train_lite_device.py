@@ -22,7 +22,6 @@ import csv
 import functools
 import json
 import math
-import platform
 import re
 import time
 from pathlib import Path
@@ -36,10 +35,10 @@ from adain_jax.nn import lite
 from adain_jax.training.checkpoint import export_decoder
 from adain_jax.training.step import lite_student_loss, lite_teacher
 from adain_jax.weights import load_vgg
+from tools.device import budget_loop
 from tools.device.pack_training_data import decode_pack
 from tools.device.train_device import sample_batch
 
-MAX_INFLIGHT = 4
 _VARIANT = re.compile(r"^w(\d+)d(\d+)(-nodistill)?$")
 
 
@@ -124,76 +123,46 @@ def main(argv=None) -> None:
     writer = csv.DictWriter(csv_file, fieldnames=fields)
     writer.writeheader()
 
-    def export(tag: str) -> None:
+    def export(states, step: int, tag: str) -> None:
         t = time.perf_counter()
         for name in variants:
             export_decoder(args.out / f"lite_{name}.npz", states[name].params)
         print(f"[{tag}] step {step}: {len(variants)} variants exported in "
               f"{time.perf_counter() - t:.1f} s", flush=True)
 
-    step, window, compile_s, last, diverged = 0, [], None, {}, False
-    inflight = []
-    t_log = t_export = time.perf_counter()
-    while step < args.steps:
-        states, m = step_fn(states, vgg, content_px, style_px)
-        window.append(m)
-        inflight.append(m)
-        if len(inflight) > MAX_INFLIGHT:
-            jax.block_until_ready(inflight.pop(0))
-        step += 1
-        if step == 1:
-            jax.block_until_ready(m)
-            compile_s = time.perf_counter() - t_start
-            print(f"first step (compile) done at {compile_s:.1f} s", flush=True)
-            t_log = time.perf_counter()
-            window.clear()
-            continue
-        out_of_time = time.perf_counter() > deadline
-        if (step % args.log_every == 0 or out_of_time or step == args.steps) and window:
-            vals = jax.device_get(window)
-            now = time.perf_counter()
-            for name in variants:
-                mean = {k: float(np.mean([v[name][k] for v in vals]))
-                        for k in ("loss", "content", "style", "distill")}
-                if not all(math.isfinite(v) for v in mean.values()):
-                    print(f"{name}: non-finite loss at step {step}; keeping the last export", flush=True)
-                    diverged = True
-                last[name] = {"step": step, "variant": name,
-                              **{k: round(v, 5) for k, v in mean.items()},
-                              "lr": args.lr / (1 + args.lr_decay * (step - 1)),
-                              "steps_per_s": round(len(vals) / (now - t_log), 2),
-                              "elapsed_s": round(now - t_start, 1)}
-                writer.writerow(last[name])
-            csv_file.flush()
-            print(f"step {step} {last[next(iter(variants))]['steps_per_s']} steps/s " + " | ".join(
-                f"{n} c={r['content']:.3f} s={r['style']:.3f} d={r['distill']:.3f}"
-                for n, r in last.items()), flush=True)
-            window.clear()
-            t_log = now
-            if diverged:
-                break
-            if now - t_export > args.export_every_s:
-                export("periodic")
-                t_export = time.perf_counter()
-        if out_of_time:
-            break
-    jax.block_until_ready(states)
+    last = {}
+
+    def log(step: int, vals, steps_per_s: float, now: float) -> bool:
+        diverged = False
+        for name in variants:
+            mean = {k: float(np.mean([v[name][k] for v in vals]))
+                    for k in ("loss", "content", "style", "distill")}
+            if not all(math.isfinite(v) for v in mean.values()):
+                print(f"{name}: non-finite loss at step {step}; keeping the last export", flush=True)
+                diverged = True
+            last[name] = {"step": step, "variant": name,
+                          **{k: round(v, 5) for k, v in mean.items()},
+                          "lr": training.lr_at(args.lr, args.lr_decay, step - 1),
+                          "steps_per_s": steps_per_s, "elapsed_s": round(now - t_start, 1)}
+            writer.writerow(last[name])
+        csv_file.flush()
+        print(f"step {step} {steps_per_s} steps/s " + " | ".join(
+            f"{n} c={r['content']:.3f} s={r['style']:.3f} d={r['distill']:.3f}"
+            for n, r in last.items()), flush=True)
+        return diverged
+
+    states, step, compile_s, diverged = budget_loop.run(
+        lambda st: step_fn(st, vgg, content_px, style_px), states, steps=args.steps,
+        t_start=t_start, deadline=deadline, log_every=args.log_every,
+        export_every_s=args.export_every_s, log=log, export=export)
     wall = time.perf_counter() - t_start
     if not diverged:
-        export("final")
+        export(states, step, "final")
     csv_file.close()
-    loop_s = wall - (compile_s or 0.0)
-    summary = {"steps": step, "diverged": diverged, "wall_s": round(wall, 1),
-               "compile_s": round(compile_s or 0, 1),
-               "steps_per_s_loop": round((step - 1) / max(loop_s, 1e-9), 2),
-               "images_per_s_loop": round((step - 1) * args.batch_size / max(loop_s, 1e-9), 1),
-               "variants": {n: {"width": c.width, "depth": c.depth, "features": c.channels,
-                                "distill_weight": dw} for n, (c, dw) in variants.items()},
-               "last_log": last, "config": {k: (str(v) if isinstance(v, Path) else v)
-                                            for k, v in vars(args).items()},
-               "data": {"content": list(content_np.shape), "style": list(style_np.shape)},
-               "device": jax.devices()[0].device_kind, "jax": jax.__version__,
-               "python": platform.python_version()}
+    summary = budget_loop.summary(args, step, wall, compile_s, diverged, last,
+                                  {"content": content_np.shape, "style": style_np.shape})
+    summary["variants"] = {n: {"width": c.width, "depth": c.depth, "features": c.channels,
+                               "distill_weight": dw} for n, (c, dw) in variants.items()}
     (args.out / "lite_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary), flush=True)
 
