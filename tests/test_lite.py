@@ -124,6 +124,19 @@ def test_cli_lite_with_a_weights_file_and_tiles(params, tmp_path, capsys):
                                  "--content-size", "0", "--quiet"] + extra)
         assert code == 0, capsys.readouterr().err
         assert Image.open(out).size == (24, 16)
+    # a lite file given as the main model's decoder: said so, in one line, for every CLI
+    code = cli.stylize_main(["--content", c, "--style", s, "--decoder", str(tmp_path / "lite.npz"),
+                             "--output", str(tmp_path / "main.png"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.splitlines() == [
+        f"error: {tmp_path / 'lite.npz'}: holds the lite model (pass --model lite)"]
+    from adain_jax.cli.export import export_main
+
+    code = export_main(["--decoder", str(tmp_path / "lite.npz"), "--output",
+                        str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "holds the lite model (pass --model lite)" in err
+    assert not (tmp_path / "main.png").exists() and not (tmp_path / "m.onnx").exists()
 
 
 def test_tiled_lite_matches_untiled(params):

@@ -50,19 +50,6 @@ def export_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _holds_lite(path) -> bool:
-    """Whether a weights file holds the lite model (read from its index; False if unreadable:
-    loading it reports why)."""
-    from adain_jax.errors import WeightsError
-    from adain_jax.nn.lite import ENCODER_KEY
-    from adain_jax.weights.load import parts_in
-
-    try:
-        return ENCODER_KEY in (parts_in(path) or ())
-    except (WeightsError, OSError):
-        return False
-
-
 def _export(args) -> int:
     import adain_jax
     from adain_jax.errors import ConfigError
@@ -79,9 +66,6 @@ def _export(args) -> int:
         options["platforms"] = args.platforms
     if args.model == "lite" and args.vgg is not None:
         raise ConfigError("--vgg applies to --model adain only (a lite file goes to --decoder)")
-    for path in (args.vgg, args.decoder):
-        if args.model == "adain" and path is not None and _holds_lite(path):
-            raise ConfigError(f"{path}: holds the lite model (pass --model lite)")
     params = adain_jax.load_params(args.vgg, args.decoder, model=args.model)
     path = export_file(params, args.output, args.format, args.graph, overwrite=args.overwrite,
                        **options)

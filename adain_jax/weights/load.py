@@ -162,6 +162,10 @@ def _npz_part(path: Path, part: str, max_bytes: int | Budget | None = None) -> d
 
 
 def _tree_part(path: Path, tree: dict, part: str) -> dict:
+    from adain_jax.nn import lite
+
+    if lite.is_lite(tree):
+        raise WeightsError(f"{path}: holds the lite model (pass --model lite)")
     _tree_part_keys(path, tree, part)
     return check_tree(part, tree[part], str(path))
 
