@@ -1,23 +1,28 @@
 """adain-jax: arbitrary style transfer with Adaptive Instance Normalization, in JAX/Flax.
 
-Sub-systems (each a subpackage): ``image_io`` (files <-> float32 arrays), ``nn`` (layers,
-models, convolution backends), ``weights`` (formats and name tables), ``inference`` (stylize,
-tiling, folders, Gatys), ``training`` (step, loop, data, checkpoints), ``video``, ``export``
-(ONNX, StableHLO), ``demo`` (gradio page), ``datasets`` (whole datasets, augmentation), ``cli``
-(entry points). The public API below is what most code needs.
+The public surface is the names below (``__all__``); everything else lives in the
+sub-systems, each a subpackage whose own ``__all__`` is its public API: ``image_io`` (files <->
+float32 arrays), ``nn`` (layers, models, convolution backends), ``weights`` (formats and name
+tables), ``inference`` (stylize, tiling, folders, Gatys), ``training`` (step, loop, data,
+checkpoints), ``video``, ``export`` (ONNX, StableHLO), ``demo`` (gradio page), ``datasets``
+(whole datasets, augmentation), ``cli`` (entry points). A module or name that no ``__all__``
+lists is internal and may change without notice.
 
-Importing the package changes no process-wide setting: the XLA:CPU flag that helps on jaxlib
-0.10.x is set by the command-line tools, or by calling
-``adain_jax.nn.backends.xla_flags.configure()`` before jax starts its backends.
+Importing the package is light (jax, flax and PIL): weight readers, training (orbax, optax,
+grain), video (PyAV) and datasets load on first use of their names. It changes no
+process-wide setting: the XLA:CPU flag that helps on jaxlib 0.10.x is set by the command-line
+tools, or by calling ``adain_jax.nn.backends.xla_flags.configure()`` before jax starts its
+backends.
 """
-from adain_jax import _aliases
+# Errors every caller may catch.
 from adain_jax.errors import AdainError, ConfigError, ImageError, WeightsError
+# Stylizing: arrays in, arrays out.
 from adain_jax.inference import StyleStats, style_stats, stylize, stylize_tiled
 from adain_jax.inference.validate import MODELS
+# The networks and the pure ops, for training and research code.
 from adain_jax.nn import Decoder, Encoder, decode, encode, init_params
 from adain_jax.ops import adain, channel_stats, content_loss, coral, style_loss
 
-_aliases.install()
 __version__ = "0.1.0"
 
 
@@ -55,10 +60,13 @@ def load_default(model: str = "adain") -> dict:
     return load_params(model=model)
 
 
-_LAZY = {  # heavier modules (orbax, optax, grain, h5py) load on first use
+_LAZY = {  # name -> the module (under adain_jax) that defines it, imported on first use
+    # weights: reading and writing parameter files (h5py, safetensors)
     "load_vgg": "weights", "load_decoder": "weights", "save_params": "weights",
-    "save_safetensors": "weights",
-    "fetch_vgg19_h5": "weights.fetch", "TrainConfig": "training", "train": "training",
+    "save_safetensors": "weights", "fetch_vgg19_h5": "weights.fetch",
+    # training (orbax, optax, grain)
+    "TrainConfig": "training", "train": "training",
+    # other ways to stylize: pixel optimisation, video (PyAV), datasets, augmentation
     "gatys": "inference.gatys", "stylize_video": "video",
     "augment": "datasets.augment", "style_bank": "datasets.augment",
     "stylize_dataset": "datasets", "DatasetJob": "datasets",
@@ -70,16 +78,18 @@ def __getattr__(name):
         import importlib
 
         return getattr(importlib.import_module(f"adain_jax.{_LAZY[name]}"), name)
-    if f"adain_jax.{name}" in _aliases.OLD_MODULES:  # adain_jax.convert etc. as attributes
-        import importlib
-
-        return importlib.import_module(f"adain_jax.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
-    "AdainError", "ConfigError", "ImageError", "WeightsError", "Encoder", "Decoder", "encode",
-    "decode", "init_params", "adain", "channel_stats", "content_loss", "style_loss", "coral",
-    "StyleStats", "style_stats", "stylize", "stylize_tiled", "load_params", "load_default", "MODELS",
+    "AdainError", "ConfigError", "ImageError", "WeightsError",
+    "StyleStats", "style_stats", "stylize", "stylize_tiled", "MODELS",
+    "load_params", "load_default",
+    "Encoder", "Decoder", "encode", "decode", "init_params",
+    "adain", "channel_stats", "content_loss", "style_loss", "coral",
     "__version__", *_LAZY,
 ]

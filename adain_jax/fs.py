@@ -1,19 +1,40 @@
-"""File-system rules in one place: atomic writes, file modes, the user cache folder.
+"""File-system rules in one place: atomic writes, crash-safe appends, temporary-file names,
+file modes, the user cache folder.
 
-Every file the library writes goes through :func:`atomic_write`: the bytes go to a hidden
-temporary file in the target's folder, are fsynced, get the permissions a normally created
-file would get, and are renamed over the target; the folder is fsynced after the rename. A
-failure (full disk, kill, exception) never leaves a partial file and never damages an
-existing one.
+Every file the library writes goes through :func:`atomic_write` (or :func:`atomic_path`): the
+bytes go to a hidden temporary file in the target's folder, are fsynced, get the permissions a
+normally created file would get, and are renamed over the target; the folder is fsynced after
+the rename. A failure (full disk, kill, exception) never leaves a partial file and never
+damages an existing one. Logs that grow a line at a time (``metrics.csv``) use
+:func:`append_line` and are read back with :func:`read_complete_lines`, which never returns a
+line a killed writer left half written.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Callable, Iterator
+
+#: The temporaries of :func:`atomic_path` are named ``.<target>.<8 random chars>.tmp`` (the
+#: random part is ``tempfile``'s); :func:`temp_target` is the one parser of such names.
+_TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"\.(.+)\.[a-z0-9_]{8}" + re.escape(_TEMP_SUFFIX), re.DOTALL)
+
+
+def temp_name_prefix(target_name: str) -> str:
+    """The start of the name of every temporary made for the file called ``target_name``."""
+    return f".{target_name}."
+
+
+def temp_target(name: str) -> str | None:
+    """The target's file name when ``name`` is one of :func:`atomic_path`'s temporaries (a
+    killed writer leaves it behind), else None."""
+    m = _TEMP_NAME.fullmatch(name)
+    return m.group(1) if m else None
 
 
 def new_file_mode() -> int:
@@ -75,6 +96,42 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None] | b
     return Path(path)
 
 
+def append_line(path: str | os.PathLike, line: str | bytes) -> None:
+    """Append one newline-terminated line to ``path`` (created if missing), crash-safely.
+
+    The line is one ``os.write`` on an ``O_APPEND`` descriptor, then fsynced: a kill leaves it
+    whole or absent, at worst (power loss) a tail without its newline, which
+    :func:`read_complete_lines` drops. A short write (full disk) is cut off again and raises
+    ``OSError``, so the next line never joins a partial one.
+    """
+    data = line.encode("utf-8") if isinstance(line, str) else bytes(line)
+    if not data.endswith(b"\n"):
+        raise ValueError("append_line: the line must end with a newline")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        written = os.write(fd, data)
+        if written != len(data):
+            os.ftruncate(fd, start)
+            raise OSError(errno.EIO, f"short write ({written} of {len(data)} bytes)")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_complete_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a file written with :func:`atomic_write` / :func:`append_line`, each with
+    its line ending, up to the last newline: a half-written last line (or one a crash filled
+    with NUL bytes) is not returned. A missing file has no lines."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    data = data[:data.rfind(b"\n") + 1]
+    return [ln for ln in data.decode("utf-8", "replace").splitlines(keepends=True)
+            if "\x00" not in ln]
+
+
 def move_aside(src: str | os.PathLike, folder: str | os.PathLike) -> Path:
     """Moves ``src`` (a file or folder) into ``folder`` under its own name, or ``name.1``,
     ``name.2``, ... if taken; one rename, so it is never half moved. Returns the new path."""
@@ -115,7 +172,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
     if not overwrite and path.exists():
         raise FileExistsError(errno.EEXIST, "exists", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(path.name), suffix=_TEMP_SUFFIX,
+                               dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

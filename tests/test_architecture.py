@@ -1,6 +1,6 @@
 """The package layout's rules, checked on the source: no import cycles, no use of another
 module's private names, each sub-system imports only what DEVELOPERS.md allows, modules stay
-small, and files are replaced atomically in one place only."""
+small, files are written atomically through one module only, and the public surface."""
 import ast
 import re
 from pathlib import Path
@@ -26,7 +26,6 @@ ALLOWED = {
     "demo": {"errors", "fs", "ops", "image_io", "nn", "weights", "inference"},
     "cli": {"*"},
     "__init__": {"*"},
-    "_aliases": {"*"},
 }
 MAX_LINES = 450
 
@@ -165,6 +164,15 @@ def test_atomic_replace_has_one_home():
     assert homes == ["adain_jax.fs"], homes
 
 
+def test_files_are_written_only_through_fs():
+    """No file is opened for writing or appending, nor written with ``write_text`` /
+    ``write_bytes``, outside ``fs``: every write is atomic (or a crash-safe append)."""
+    pattern = re.compile(r"""\bopen\([^)]*["'][wax]b?\+?["']|\.write_(text|bytes)\(""")
+    bad = [module_name(p) for p in PACKAGE.rglob("*.py")
+           if pattern.search(p.read_text()) and module_name(p) != "adain_jax.fs"]
+    assert not bad, bad
+
+
 def test_uint8_and_pil_only_in_image_io():
     bad = [module_name(p) for p in PACKAGE.rglob("*.py")
            if re.search(r"^\s*(from PIL|import PIL)", p.read_text(), re.M)
@@ -172,12 +180,22 @@ def test_uint8_and_pil_only_in_image_io():
     assert not bad, bad
 
 
-def test_old_module_paths_still_import():
+def test_public_surface_is_curated_and_has_no_import_hook():
+    """``adain_jax.__all__`` is the public surface: every name resolves (the lazy ones too),
+    ``dir()`` lists them, and importing the package installs no import hook: the module paths
+    before the sub-system layout (``adain_jax.convert``, ...) are gone."""
     import importlib
+    import sys
 
     import adain_jax
-    from adain_jax import _aliases
 
-    for old, new in _aliases.OLD_MODULES.items():
-        assert importlib.import_module(old) is importlib.import_module(new)
-    assert callable(adain_jax.stylize) and adain_jax.convert.load_vgg is adain_jax.weights.load_vgg
+    assert not [f for f in sys.meta_path if getattr(f, "__module__", "").startswith("adain_jax")]
+    assert len(set(adain_jax.__all__)) == len(adain_jax.__all__)
+    for name in adain_jax.__all__:
+        assert getattr(adain_jax, name) is not None, name
+        assert name in dir(adain_jax), name
+    assert adain_jax.load_vgg is importlib.import_module("adain_jax.weights").load_vgg
+    for old in ("convert", "models", "fetch", "transfer", "optimize", "checkpoint"):
+        assert not hasattr(adain_jax, old), old
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(f"adain_jax.{old}")

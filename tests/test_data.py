@@ -129,7 +129,7 @@ def test_corrupt_images_skipped_counted_logged_once(tmp_path, caplog):
     good = io.BytesIO()
     Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(good, format="PNG")
     (d / "truncated.png").write_bytes(good.getvalue()[:60])
-    caplog.set_level(logging.WARNING, logger="adain_jax.data")
+    caplog.set_level(logging.WARNING, logger="adain_jax.training.data")
     with _loader(d, batch_size=2, seed=0) as ld:
         for b in _take(ld, 8):  # 16 good images per stream = 3+ epochs
             assert b["content"].shape == (2, CROP, CROP, 3)

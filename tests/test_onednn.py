@@ -1,4 +1,4 @@
-"""oneDNN bf16 convolutions (adain_jax.onednn): exact parity with XLA on bf16-rounded
+"""oneDNN bf16 convolutions (adain_jax.nn.backends.onednn): exact parity with XLA on bf16-rounded
 operands, the kernel-rounding compensation, gradients, dispatch and fallback."""
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""adain_jax.optimize (Gatys et al. pixel optimisation): objective goes down, shape/range, one compile."""
+"""adain_jax.inference.gatys (Gatys et al. pixel optimisation): objective goes down, shape/range, one compile."""
 import numpy as np
 import pytest
 

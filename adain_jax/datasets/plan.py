@@ -155,14 +155,8 @@ class TfdsContents:
 
 
 def resize_shorter(a: np.ndarray, size: int | None) -> np.ndarray:
-    """Shorter side to ``size`` (None/0 keeps it), as :func:`image_io.load_image` does."""
-    if not size:
-        return a
-    from adain_jax.image_io.resample import LANCZOS
-
-    hw = image_io.shorter_side_shape(a.shape[0], a.shape[1], size)
-    image_io.check_pixels(hw, f"resizing to a shorter side of {size}")
-    return image_io.resize_float(a, hw, LANCZOS)
+    """Shorter side to ``size`` (None/0 keeps it): :func:`image_io.to_working_size`."""
+    return image_io.to_working_size(a, size, what="content")
 
 
 def open_contents(spec: str, tfds_data_dir: str | None = None):

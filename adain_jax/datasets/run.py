@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from adain_jax import image_io, ops
+from adain_jax import fs, image_io, ops
 from adain_jax.datasets import manifest
 from adain_jax.errors import AdainError, ConfigError, one_line
 from adain_jax.nn import dispatch, layers
@@ -292,11 +292,10 @@ def sweep_temporaries(output: Path, own: Callable[[str], bool]) -> set[str]:
         dirs[:] = [d for d in dirs if not d.startswith(".") or d == manifest.STATE_DIR]
         base = Path(folder).relative_to(output).as_posix()
         for name in files:
-            # fs.atomic_write's temporaries: ".<target>.<8 random chars>.tmp"
-            if not (name.startswith(".") and name.endswith(".tmp") and len(name) > 14):
+            target = fs.temp_target(name)
+            if target is None:
                 existing.add(name if base == "." else f"{base}/{name}")
                 continue
-            target = name[1:-13]
             if own(target if base == "." else f"{base}/{target}"):
                 try:
                     os.unlink(Path(folder) / name)

@@ -252,6 +252,41 @@ def check_pixels(hw: tuple[int, int], what: str) -> None:
                           f"than the limit of {MAX_PIXELS}")
 
 
+def working_shape(h: int, w: int, size: int | None, crop: bool = False,
+                  what: str = "image") -> tuple[int, int]:
+    """The (H, W) an (h, w) image has at the working size (see :func:`to_working_size`).
+
+    Raises :class:`ConfigError` when the resized image would exceed :data:`MAX_PIXELS`.
+    """
+    size = check_size(size)
+    if not size:
+        return h, w
+    hw = shorter_side_shape(h, w, size)
+    check_pixels(hw, f"{what}: resizing to a shorter side of {size}")
+    return (size, size) if crop else hw
+
+
+def to_working_size(a: np.ndarray, size: int | None, crop: bool = False,
+                    what: str = "image", source_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """The one rule for the working size of images, video frames and dataset contents.
+
+    float32 (H, W, C) resized (Lanczos, antialiased, in float) so the shorter side equals
+    ``size``, then centre-cropped to ``size`` x ``size`` with ``crop``; ``size`` None or 0
+    keeps ``a`` (``crop`` ignored). ``what`` names the image in the pixel-cap error;
+    ``source_hw`` (default ``a``'s) sizes the resize, so every frame of a stream gets the
+    stream's shape.
+    """
+    size = check_size(size)
+    if not size:
+        return a
+    hw = working_shape(*(source_hw or a.shape[:2]), size, False, what)
+    a = resize_float(a, hw, LANCZOS)
+    if crop:
+        top, left = (hw[0] - size) // 2, (hw[1] - size) // 2
+        a = a[top:top + size, left:left + size]
+    return a
+
+
 def load_image(
     path: str | os.PathLike, size: int | None = None, crop: bool = False,
     max_bytes: int | None = None,
@@ -274,14 +309,7 @@ def load_image(
         a = to_float(im)
     finally:
         im.close()
-    if size:
-        hw = shorter_side_shape(a.shape[0], a.shape[1], size)
-        check_pixels(hw, f"{path}: resizing to a shorter side of {size}")
-        a = resize_float(a, hw, LANCZOS)
-        if crop:
-            h, w = a.shape[:2]
-            top, left = (h - size) // 2, (w - size) // 2
-            a = a[top:top + size, left:left + size]
+    a = to_working_size(a, size, crop, str(path))
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     return np.ascontiguousarray(a, dtype=np.float32)

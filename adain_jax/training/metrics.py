@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 import time
@@ -11,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from adain_jax import image_io
+from adain_jax import fs, image_io
 from adain_jax.inference.transfer import stylize
 from adain_jax.nn import lite
 
@@ -28,15 +29,12 @@ class MetricsLogger:
         self.tb = None
         if not enabled:
             return
+        # A resumed run keeps the complete rows up to its step (fs.read_complete_lines drops
+        # a row a kill cut short), rewritten atomically; each new row is one fs.append_line.
         self.csv_path = workdir / "metrics.csv"
-        rows = []
-        if self.csv_path.exists():
-            with open(self.csv_path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if _int(r.get("step")) <= start]
-        with open(self.csv_path, "w", newline="") as f:
-            w = csv.DictWriter(f, self.FIELDS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
+        lines = fs.read_complete_lines(self.csv_path)
+        rows = [r for r in csv.DictReader(lines) if _int(r.get("step")) <= start]
+        fs.atomic_write(self.csv_path, self._csv(rows, header=True))
         try:
             from tensorboardX import SummaryWriter
 
@@ -48,8 +46,7 @@ class MetricsLogger:
         if not self.enabled:
             return
         row = {"step": step, **{k: f"{v:.8g}" for k, v in values.items()}, "wall_time": f"{time.time():.3f}"}
-        with open(self.csv_path, "a", newline="") as f:
-            csv.DictWriter(f, self.FIELDS, extrasaction="ignore").writerow(row)
+        fs.append_line(self.csv_path, self._csv([row]))
         if self.tb is not None:
             for k in ("loss", "content", "style", "distill", "lr", "steps_per_s"):
                 if k in values:
@@ -62,6 +59,14 @@ class MetricsLogger:
             print(f"step {step}/{total_steps}  loss {values['loss']:.4f}  content "
                   f"{values['content']:.4f}  style {values['style']:.4f}{distill}  lr "
                   f"{values['lr']:.3g}  {sps:.2f} steps/s  eta {_fmt_eta(eta)}", flush=True)
+
+    def _csv(self, rows, header: bool = False) -> str:
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, self.FIELDS, extrasaction="ignore")
+        if header:
+            w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()
 
     def close(self):
         if self.tb is not None:

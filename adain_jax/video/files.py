@@ -10,7 +10,6 @@ import numpy as np
 
 from adain_jax import image_io
 from adain_jax.errors import ImageError
-from adain_jax.image_io.resample import LANCZOS
 from adain_jax.video import io as vio
 from adain_jax.video.stylize import stylize_video
 
@@ -29,26 +28,15 @@ class VideoReport:
 
 
 def frame_shape(h: int, w: int, content_size: int | None, crop: bool) -> tuple[int, int]:
-    """The processed frame size, as :func:`adain_jax.image_io.load_image` sizes images."""
-    size = image_io.check_size(content_size)
-    if not size:
-        return h, w
-    if crop:
-        return size, size
-    hw = image_io.shorter_side_shape(h, w, size)
-    image_io.check_pixels(hw, "--content-size")
-    return hw
+    """The processed frame size: :func:`adain_jax.image_io.working_shape`, as images."""
+    return image_io.working_shape(h, w, content_size, crop, "video frames")
 
 
 def _prepared(frames: Iterator[np.ndarray], h: int, w: int, size: int, crop: bool):
-    """uint8 frames -> float32 frames resized (Lanczos, as images) and centre-cropped."""
-    rh, rw = image_io.shorter_side_shape(h, w, size) if size else (h, w)
+    """uint8 frames -> float32 frames at the working size of an (h, w) stream, as images."""
     for rgb in frames:
-        f = image_io.resize_float(image_io.to_float_rgb(rgb), (rh, rw), LANCZOS)
-        if crop and size:
-            top, left = (rh - size) // 2, (rw - size) // 2
-            f = f[top:top + size, left:left + size]
-        yield f
+        yield image_io.to_working_size(image_io.to_float_rgb(rgb), size, crop, "video frames",
+                                       (h, w))
 
 
 def stylize_file(params, content: str | Path, output: str | Path, style, *,

@@ -152,11 +152,12 @@ __all__ = ["fetch_vgg19_h5", "get_cache_dir", "FILENAME", "MD5"]
 
 
 def main(argv=None) -> int:
-    """``python -m adain_jax.fetch [--cache-dir DIR]``: download (or find) the Keras VGG-19 file."""
+    """``python -m adain_jax.weights.fetch [--cache-dir DIR]``: download (or find) the Keras
+    VGG-19 file."""
     import argparse
     import sys
 
-    p = argparse.ArgumentParser(prog="python -m adain_jax.fetch", description=main.__doc__)
+    p = argparse.ArgumentParser(prog="python -m adain_jax.weights.fetch", description=main.__doc__)
     p.add_argument("--cache-dir", default=None, help="default: the user cache dir or $ADAIN_JAX_CACHE")
     args = p.parse_args(argv)
     try:
