@@ -29,7 +29,7 @@ def nchw(x):
 @pytest.fixture(scope="module")
 def torch_nets():
     torch = pytest.importorskip("torch")
-    from tools.reference.torch_adain import make_decoder, make_vgg
+    from tests.reference.torch_adain import make_decoder, make_vgg
 
     torch.manual_seed(0)
     return make_vgg().eval(), make_decoder().eval()
@@ -42,7 +42,7 @@ def image():
 
 def _check_encoder(vgg_tree, vgg, image):
     import torch
-    from tools.reference.torch_adain import vgg_features
+    from tests.reference.torch_adain import vgg_features
 
     with torch.no_grad():
         ref = vgg_features(vgg, torch.from_numpy(image.transpose(0, 3, 1, 2)))
@@ -88,7 +88,7 @@ def test_wrapped_and_half_state_dict(torch_nets, tmp_path):
 
 
 def test_t7_matches_torch(torch_nets, image, tmp_path):
-    from tools.reference.torch_adain import t7_from_sequential
+    from tests.reference.torch_adain import t7_from_sequential
 
     vgg, dec = torch_nets
     (tmp_path / "vgg_normalised.t7").write_bytes(t7_from_sequential(vgg))
@@ -99,7 +99,7 @@ def test_t7_matches_torch(torch_nets, image, tmp_path):
 
 def test_torchvision_layout_matches_torch(image, tmp_path):
     torch = pytest.importorskip("torch")
-    from tools.reference.torch_adain import TorchvisionVGG19, torchvision_reference_features
+    from tests.reference.torch_adain import TorchvisionVGG19, torchvision_reference_features
 
     torch.manual_seed(1)
     model = TorchvisionVGG19().eval()
@@ -155,7 +155,7 @@ def _random_caffe_vgg(seed=0):
 @pytest.mark.parametrize("full", [True, False], ids=["full-16-layers", "truncated"])
 def test_keras_layout_matches_caffe_reference(tmp_path, full):
     pytest.importorskip("torch")
-    from tools.reference.torch_adain import caffe_reference_features
+    from tests.reference.torch_adain import caffe_reference_features
 
     kernels, biases = _random_caffe_vgg()
     _write_keras_h5(tmp_path / "v.h5", kernels, biases, extra_layers=full)
@@ -204,7 +204,7 @@ needs_shared = pytest.mark.skipif(not SHARED_H5.exists(), reason="../shared/weig
 def test_real_vgg_against_caffe_reference():
     pytest.importorskip("torch")
     import h5py
-    from tools.reference.torch_adain import caffe_reference_features
+    from tests.reference.torch_adain import caffe_reference_features
 
     from adain_jax.image_io import load_image
 
@@ -300,7 +300,7 @@ def test_pth_wrong_keys_and_shapes(torch_nets, tmp_path):
 
 
 def test_t7_wrong_layer_count(torch_nets, tmp_path):
-    from tools.reference.torch_adain import t7_from_sequential
+    from tests.reference.torch_adain import t7_from_sequential
 
     vgg, _ = torch_nets
     (tmp_path / "d.t7").write_bytes(t7_from_sequential(vgg))

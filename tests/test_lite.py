@@ -189,7 +189,7 @@ def _train_params(seed=4):
 
 def test_lite_forward_matches_torch_reference():
     torch = pytest.importorskip("torch")
-    from tools.reference import torch_lite
+    from tests.reference import torch_lite
 
     p = _train_params()
     c, s = rand(2, 24, 32, 3), rand(1, 16, 16, 3, seed=1)
@@ -209,7 +209,7 @@ def test_lite_forward_matches_torch_reference():
 
 def test_lite_loss_matches_torch_reference():
     torch = pytest.importorskip("torch")
-    from tools.reference import torch_lite
+    from tests.reference import torch_lite
     from tools.reference.params import random_params_np
 
     p, vgg = _train_params(), random_params_np("vgg", 3)

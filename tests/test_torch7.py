@@ -10,7 +10,7 @@ from adain_jax.errors import WeightsError
 from adain_jax.weights.torch7 import conv_layers, read_t7
 
 torch = pytest.importorskip("torch")
-from tools.reference.torch_adain import (T7Obj, T7Tensor, T7Writer, make_decoder,  # noqa: E402
+from tests.reference.torch_adain import (T7Obj, T7Tensor, T7Writer, make_decoder,  # noqa: E402
                                          t7_conv, t7_from_sequential, t7_sequential)
 
 

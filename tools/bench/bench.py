@@ -8,7 +8,7 @@ Rows are ``<impl>/<task>``:
   convolutions: ``ADAIN_JAX_ONEDNN=0``), ``jax-f32-noflag`` (plain jax: XLA's convolutions
   without the package's XLA flag); the last two run in child processes (XLA reads its flags
   once), ``torch-f32`` and ``torch-bf16-cl`` (the PyTorch reference of
-  ``tools.reference.torch_adain``; bf16 autocast + channels_last),
+  ``tests.reference.torch_adain``; bf16 autocast + channels_last),
   ``magenta`` (``tools.bench.magenta``, onnxruntime; stylizes at 384 px internally).
 * tasks: ``stylize256|512|1024`` (latency, batch 1: encode the content and a 512 px style,
   AdaIN, decode), ``throughput512`` (batch 8 contents at 512 px, one style whose statistics
@@ -274,7 +274,7 @@ def copy_jax_weights(net, params) -> None:
 def torch_case(task: str, bf16: bool, warmup: int, repeats: int) -> dict:
     import torch
 
-    from tools.reference import torch_adain
+    from tests.reference import torch_adain
 
     torch.set_num_threads(os.cpu_count() or 1)
     dev = torch_device()

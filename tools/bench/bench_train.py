@@ -1,4 +1,4 @@
-"""Training throughput: adain-jax vs the PyTorch reference (``tools.reference.torch_adain``).
+"""Training throughput: adain-jax vs the PyTorch reference (``tests.reference.torch_adain``).
 
 One training step (encode content + style, AdaIN, decode, encode the output, losses,
 backward through decoder + encoder, Adam) at batch 8, 256 px, random weights, on this
@@ -77,7 +77,7 @@ def bench_jax(dtype, b, size, warmup, steps, inner=1):
 def bench_torch(bf16, channels_last, b, size, warmup, steps, device="cpu", inner=1):
     import torch
 
-    from tools.reference import torch_adain
+    from tests.reference import torch_adain
 
     torch.set_num_threads(os.cpu_count() or 1)
     step = torch_adain.make_trainer(bf16=bf16, channels_last=channels_last, device=device)

@@ -33,7 +33,7 @@ import numpy as np
 import adain_jax  # noqa: F401  (XLA flags before jax starts)
 import jax
 
-from tools.reference import torch_adain
+from tests.reference import torch_adain
 
 
 def make_images(folder: Path, n: int, seed: int, short=(256, 400)) -> None:

@@ -1,2 +1,2 @@
-"""Independent references for tests and benchmarks: the PyTorch network (``torch_adain``,
-needs torch) and random NumPy parameters (``params``)."""
+"""Random NumPy parameters (``params``) for tests, benchmarks and fault trials. The PyTorch
+references live beside the tests: ``tests.reference``."""

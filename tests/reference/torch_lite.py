@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tools.reference import torch_adain as ref
+from tests.reference import torch_adain as ref
 
 
 def _t(a) -> torch.Tensor:
