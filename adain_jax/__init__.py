@@ -19,6 +19,7 @@ from adain_jax.errors import AdainError, ConfigError, ImageError, WeightsError
 # Stylizing: arrays in, arrays out.
 from adain_jax.inference import StyleStats, style_stats, stylize, stylize_tiled
 from adain_jax.inference.validate import MODELS
+from adain_jax.model import registry as _model
 # The networks and the pure ops, for training and research code.
 from adain_jax.nn import Decoder, Encoder, decode, encode, init_params
 from adain_jax.ops import adain, channel_stats, content_loss, coral, style_loss
@@ -27,9 +28,10 @@ __version__ = "0.1.0"
 
 
 def load_params(vgg=None, decoder=None, model: str = "adain") -> dict:
-    """``{'vgg': ..., 'decoder': ...}`` from weight files (any supported format), or with
-    ``model='lite'`` the lite model's ``{'lite_encoder': ..., 'decoder': ...}`` from one file
-    (``decoder``, or ``vgg`` when only that is given).
+    """The params tree of ``model`` (a registered name, ``MODELS``) from weight files (any
+    supported format), None for the shipped ones: ``{'vgg': ..., 'decoder': ...}`` for the
+    main model; a model whose encoder is in its own file (the lite model's ``{'lite_encoder':
+    ..., 'decoder': ...}``) reads that one file (``decoder``, or ``vgg`` when only that is given).
 
     Args:
       vgg: the VGG file, or None for the shipped one. Called with one file only
@@ -41,22 +43,15 @@ def load_params(vgg=None, decoder=None, model: str = "adain") -> dict:
       The parameter tree that ``stylize`` takes.
     """
     from adain_jax.inference import validate
-    from adain_jax.weights import load_decoder, load_lite, load_vgg
-    from adain_jax.weights.load import parts_in
 
     validate.model(model, vgg if decoder is not None else None)
-    if model == "lite":
-        return load_lite(decoder if decoder is not None else vgg)
-    if vgg is not None and decoder is None:
-        parts = parts_in(vgg)
-        if parts is not None and "decoder" in parts:  # a (user-trained) decoder file
-            return {"vgg": load_vgg(vgg if "vgg" in parts else None), "decoder": load_decoder(vgg)}
-    return {"vgg": load_vgg(vgg), "decoder": load_decoder(decoder)}
+    return _model.get(model).load(vgg, decoder)
 
 
 def load_default(model: str = "adain") -> dict:
-    """The shipped weights of ``model``: ``'adain'`` (normalised VGG-19 and trained decoder) or
-    ``'lite'`` (the fast model: its encoder and decoder, ``docs/LITE_MODEL_CARD.md``)."""
+    """The shipped weights of ``model``: ``'adain'`` (normalised VGG-19 and trained decoder),
+    or another of ``MODELS`` (e.g. the fast model: its encoder and decoder,
+    ``docs/LITE_MODEL_CARD.md``)."""
     return load_params(model=model)
 
 

@@ -7,7 +7,7 @@ from jax import lax
 from PIL import Image
 
 import adain_jax
-from adain_jax import cli, weights as wts
+from adain_jax import cli, model, weights as wts
 from adain_jax.errors import ConfigError, WeightsError
 from adain_jax.nn import layers, lite, models
 from adain_jax.training import TrainConfig, step
@@ -42,7 +42,7 @@ def test_param_keys_follow_the_tables(cfg):
     assert set(p["decoder"]) == {n for n, k, _ in lite.decoder_table(cfg) if k != "up"}
     assert p[lite.ENCODER_KEY]["b3_1"]["pw"]["kernel"].shape == (cfg.channels, cfg.channels)
     assert lite.config_of(p) == cfg
-    assert lite.is_lite(p) and not lite.is_lite({"vgg": {}, "decoder": {}})
+    assert model.of(p).name == "lite" and model.of({"vgg": {}, "decoder": {}}).name == "adain"
 
 
 def test_depthwise_matches_grouped_convolution():
@@ -82,7 +82,7 @@ def test_stylize_with_lite_params_at_odd_sizes(params):
 
 def test_shipped_lite_loads_and_a_file_loads(params, tmp_path):
     shipped = adain_jax.load_default("lite")
-    assert lite.is_lite(shipped) and set(shipped) == {lite.ENCODER_KEY, "decoder"}
+    assert model.of(shipped).name == "lite" and set(shipped) == {lite.ENCODER_KEY, "decoder"}
     assert wts.DEFAULT_LITE.stat().st_size <= 5 * 2 ** 20
     wts.save_params(tmp_path / "lite.npz", params)
     loaded = adain_jax.load_params(decoder=tmp_path / "lite.npz", model="lite")

@@ -58,7 +58,10 @@ def _demo(args) -> int:
                     max_pixels=int(args.max_megapixels * 1e6), max_size=args.max_size,
                     default_size=min(512, args.max_size) if args.max_size else 512)
     params = adain_jax.load_params(args.vgg, args.decoder)
-    lite = adain_jax.load_params(model="lite", decoder=args.lite) if args.lite != "none" else None
+    from adain_jax.model import lite as lite_model
+
+    lite = (adain_jax.load_params(model=lite_model.NAME, decoder=args.lite)
+            if args.lite != "none" else None)
     from adain_jax.demo import app  # gradio loads here, after the cheap checks
 
     app.launch(app.build(params, limits, lite_params=lite), args.host, args.port, limits)

@@ -27,7 +27,7 @@ Exit status: 0 written; 2 bad arguments or an unwritable output (one error: line
 
 
 def export_parser() -> argparse.ArgumentParser:
-    from adain_jax import MODELS
+    from adain_jax.model import names
     from adain_jax.export import FORMATS, GRAPHS
 
     p = argparse.ArgumentParser(prog="adain-export", description=EXPORT_DOC,
@@ -35,7 +35,7 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="onnx", help="output format")
     p.add_argument("--output", required=True, help="the file to write")
     p.add_argument("--graph", choices=GRAPHS, default="stylize", help="which graph to export")
-    p.add_argument("--model", choices=MODELS, default="adain",
+    p.add_argument("--model", choices=names(), default="adain",
                    help="adain: VGG encoder + decoder; lite: the fast lite model")
     p.add_argument("--vgg", default=None,
                    help="--model adain: VGG weights (default: the shipped ones)")
@@ -64,7 +64,7 @@ def _export(args) -> int:
         if args.format != "stablehlo":
             raise ConfigError("--platforms applies to --format stablehlo only")
         options["platforms"] = args.platforms
-    if args.model == "lite" and args.vgg is not None:
+    if args.vgg is not None and not adain_jax.model.get(args.model).encoder_file:
         raise ConfigError("--vgg applies to --model adain only (a lite file goes to --decoder)")
     params = adain_jax.load_params(args.vgg, args.decoder, model=args.model)
     path = export_file(params, args.output, args.format, args.graph, overwrite=args.overwrite,

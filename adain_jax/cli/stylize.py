@@ -24,6 +24,7 @@ def _dtype_help() -> str:
 
 
 def stylize_parser() -> argparse.ArgumentParser:
+    from adain_jax import model
     from adain_jax.nn.backends import DTYPE_CHOICES
 
     p = argparse.ArgumentParser(
@@ -37,7 +38,7 @@ def stylize_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None,
                    help="output file (one pair) or folder; default: "
                         "./<content>_stylized_<style>.<ext>")
-    p.add_argument("--model", choices=("adain", "lite"), default="adain",
+    p.add_argument("--model", choices=model.names(), default=model.default().name,
                    help="adain: VGG-19 encoder + decoder (best quality); lite: the small fast "
                         "model (adain_jax.nn.lite, ~10x faster on a CPU; another lite weights "
                         "file is given with --decoder)")
@@ -153,9 +154,12 @@ def _check_model(args) -> None:
     """``--model lite``: no ``--vgg``; no ``--optimize`` (Gatys uses no decoder)."""
     from adain_jax.inference import validate
 
+    from adain_jax import model
+
     validate.model(args.model, args.vgg)
-    if args.model == "lite" and args.optimize:
-        raise ConfigError("--optimize (Gatys et al.) runs on the VGG alone; drop --model lite")
+    if args.optimize and not model.get(args.model).encoder_file:
+        raise ConfigError(f"--optimize (Gatys et al.) runs on the VGG alone; drop --model "
+                          f"{args.model}")
 
 
 def _video_kind(path: str) -> str:

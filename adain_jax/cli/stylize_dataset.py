@@ -35,6 +35,7 @@ def alpha_range(text: str) -> tuple[float, float]:
 
 
 def parser() -> argparse.ArgumentParser:
+    from adain_jax import model
     from adain_jax.datasets import DatasetJob
 
     d = DatasetJob("", "", "")
@@ -58,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vgg", default=None, help="VGG weights (default: shipped)")
     p.add_argument("--decoder", default=None,
                    help="decoder weights, or lite weights with --model lite (default: shipped)")
-    p.add_argument("--model", choices=("adain", "lite"), default=d.model,
+    p.add_argument("--model", choices=model.names(), default=d.model,
                    help="adain (VGG-19 encoder) or lite (the fast model)")
     p.add_argument("--workers", type=int, default=d.workers, help="reading/writing threads")
     p.add_argument("--tfds-data-dir", default=None, help="where prepared tfds datasets live")

@@ -44,6 +44,7 @@ def add_multihost_flags(p: argparse.ArgumentParser) -> None:
 
 
 def train_parser() -> argparse.ArgumentParser:
+    from adain_jax import model
     from adain_jax.nn.backends import DTYPE_CHOICES
     from adain_jax.training.config import TrainConfig
 
@@ -64,7 +65,7 @@ def train_parser() -> argparse.ArgumentParser:
                    help="compute dtype; params and optimizer state stay float32 (bfloat16: "
                         "oneDNN kernels on a bf16-capable CPU, ~1.7x faster there; auto: "
                         "bfloat16 where the hardware computes it natively)")
-    p.add_argument("--model", choices=("adain", "lite"), default=d.model,
+    p.add_argument("--model", choices=model.names(), default=d.model,
                    help="adain: the decoder for the VGG-19 encoder; lite: the fast model "
                         "(adain_jax.nn.lite: encoder and decoder, distilled from the VGG), "
                         "exported as lite.npz")

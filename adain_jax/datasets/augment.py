@@ -7,9 +7,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from adain_jax import ops
 from adain_jax.inference.transfer import StyleStats
-from adain_jax.nn import layers, models
+from adain_jax.model import forward
+from adain_jax.nn import layers
 
 Array = Any
 
@@ -17,9 +17,8 @@ Array = Any
 def style_bank(params, styles: Array, dtype=None) -> StyleStats:
     """relu4_1 statistics (S, 1, 1, 512) of style images (S, H, W, 3) in [0, 1]: compute them
     once outside the training step and pass them to :func:`augment` as ``styles``."""
-    feat = models.encode(params["vgg"], layers.pad_to_multiple(jnp.asarray(styles, jnp.float32)),
-                         dtype=dtype)[-1]
-    return StyleStats(*ops.channel_stats(feat))
+    return StyleStats(*forward.style_stats(
+        params, layers.pad_to_multiple(jnp.asarray(styles, jnp.float32)), dtype))
 
 
 def augment(params, key: Array, images: Array, styles, alpha=(0.0, 1.0), p: float = 0.5,
@@ -32,7 +31,7 @@ def augment(params, key: Array, images: Array, styles, alpha=(0.0, 1.0), p: floa
     unchanged.
 
     Args:
-      params: ``{'vgg': ..., 'decoder': ...}`` (e.g. ``adain_jax.load_default()``).
+      params: a params tree of any registered model (e.g. ``adain_jax.load_default()``).
       key: a ``jax.random`` key.
       images: (N, H, W, 3) or (H, W, 3), float in [0, 1]; any size (padded to a multiple of 8
         inside, the output has the input's size).
@@ -56,11 +55,10 @@ def augment(params, key: Array, images: Array, styles, alpha=(0.0, 1.0), p: floa
     idx = jax.random.randint(k_style, (n,), 0, styles.mean.shape[0])
     strength = jax.random.uniform(k_alpha, (n,), jnp.float32, lo, hi)
     picked = jax.random.bernoulli(k_pick, p, (n,))
-    feat = models.encode(params["vgg"], layers.pad_to_multiple(batch), dtype=dtype)[-1]
-    target = ops.adain_from_stats(feat, styles.mean[idx], styles.std[idx])
-    target = ops.blend(target, feat, strength[:, None, None, None])
-    out = models.decode(params["decoder"], target.astype(dtype or jnp.float32), dtype=dtype)
-    out = jnp.clip(out[:, :h, :w].astype(jnp.float32), 0.0, 1.0)
+    out = forward.run(params, layers.pad_to_multiple(batch),
+                      forward.adain_own(styles.mean[idx], styles.std[idx]),
+                      strength[:, None, None, None], dtype)
+    out = forward.finish(out, h, w)
     out = jnp.where(picked[:, None, None, None], out, batch)
     return out[0] if single else out
 

@@ -15,6 +15,7 @@ from adain_jax.datasets.run import (VERSION, DatasetJob, Devices, Summary, encod
                                     stylize_items, sweep_temporaries)
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
+from adain_jax.model import registry
 from adain_jax.nn import backends
 from adain_jax.training import distributed
 
@@ -29,7 +30,7 @@ def job_record(job: DatasetJob, contents, styles: list[tuple[str, Path]]) -> dic
         "vgg": str(Path(job.vgg).absolute()) if job.vgg else None,
         "decoder": str(Path(job.decoder).absolute()) if job.decoder else None,
         "dtype": job.dtype, "bucket": job.bucket,
-        **({"model": job.model} if job.model != "adain" else {}),
+        **({"model": job.model} if job.model != registry.default().name else {}),
     }
 
 
@@ -51,8 +52,8 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
 
     Args:
       job: the options (see :class:`DatasetJob`).
-      params: a params tree (main or lite); None loads ``job.vgg``/``job.decoder`` (shipped
-        defaults) for ``job.model``.
+      params: a params tree of any registered model; None loads ``job.vgg``/``job.decoder``
+        (shipped defaults) for ``job.model``.
       progress: show a progress bar (images, images/s, ETA) on process 0.
       log: where process 0's one-line messages go.
     Returns:
@@ -72,12 +73,7 @@ def stylize_dataset(job: DatasetJob, params=None, *, progress: bool = False,
     primary = pid == 0
     say = log if primary else (lambda *_: None)
     if params is None:
-        from adain_jax.weights import load_decoder, load_lite, load_vgg
-
-        if job.model == "lite":
-            params = load_lite(job.decoder)
-        else:
-            params = {"vgg": load_vgg(job.vgg), "decoder": load_decoder(job.decoder)}
+        params = registry.get(job.model).load(job.vgg, job.decoder)
 
     record = job_record(job, contents, styles)
     mode = manifest.check_job(output, record, job.overwrite)

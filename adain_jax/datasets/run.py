@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from adain_jax import fs, image_io, ops
 from adain_jax.datasets import manifest
 from adain_jax.errors import AdainError, ConfigError, one_line
-from adain_jax.nn import dispatch, layers
+from adain_jax.model import forward
+from adain_jax.nn import layers
 
 VERSION = 2     # 2: tfds contents keyed SPLIT/NNNNNNNN, written by label; output column
 
@@ -53,7 +53,8 @@ class DatasetJob:
       bucket: shape bucket granularity in pixels (a multiple of 8; 8 = exact sizes).
       dtype: ``'float32'`` or ``'bfloat16'``.
       vgg, decoder: weight files (None: the shipped ones).
-      model: ``'adain'`` or ``'lite'`` (the fast model; ``decoder`` then names a lite file).
+      model: a registered model's name (``adain_jax.model.names()``; for a model whose
+        encoder is part of its weights file, ``decoder`` names that file).
       workers: threads reading and writing images.
       overwrite: take over a folder that holds another job's outputs.
       tfds_data_dir: where prepared tfds datasets live.
@@ -97,20 +98,19 @@ class Summary:
 
 @functools.partial(jax.jit, static_argnames="dtype")
 def _encode_stats(enc, images, fmask, dtype=None):
-    feat = dispatch.features(enc, images, dtype)
-    return ops.masked_channel_stats(feat, fmask)
+    return forward.style_stats(enc, images, dtype, mask=fmask)
 
 
 @functools.partial(jax.jit, static_argnames="dtype")
 def _stylize_batch(params, contents, fmask, means, stds, idx, alpha, dtype=None):
     """Bucketed contents (B, Hb, Wb, 3) -> stylized (B, Hb, Wb, 3); content statistics over
     ``fmask`` (B, Hb/8, Wb/8, 1); style ``idx[b]`` of the bank ``means``/``stds``."""
-    feat = dispatch.features(params, contents, dtype).astype(jnp.float32)
-    c_mean, c_std = ops.masked_channel_stats(feat, fmask)
-    target = (feat - c_mean) / c_std * stds[idx] + means[idx]
-    target = ops.blend(target, feat, alpha[:, None, None, None])
-    out = dispatch.decode(params, target.astype(dtype or jnp.float32), dtype)
-    return jnp.clip(out.astype(jnp.float32), 0.0, 1.0)
+    def restyle(feat):   # content statistics over each image's own region
+        return forward.adain_with(feat, *ops.masked_channel_stats(feat, fmask), means[idx],
+                                  stds[idx])
+
+    return forward.finish(forward.run(params, contents, restyle, alpha[:, None, None, None],
+                                      dtype))
 
 
 class Devices:
@@ -221,7 +221,7 @@ def encode_styles(params, paths: list[Path], size: int, devices: Devices, *, buc
                             4 * size_b, lambda i, msg: bad.append(f"{paths[i]}: {msg}"))
         for shape, entries in batches(loaded, bucket, size_b):
             imgs, masks, _ = stack_batch(entries, shape, size_b)
-            m, s = _encode_stats(dispatch.encoder_part(params), *devices.put_batch(imgs, masks),
+            m, s = _encode_stats(forward.encoder_part(params), *devices.put_batch(imgs, masks),
                                  dtype=dtype)
             m, s = np.asarray(m), np.asarray(s)
             for j, (i, _) in enumerate(entries):

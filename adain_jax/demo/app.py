@@ -4,7 +4,7 @@ Layout: content and style uploads (the shipped examples as presets), an optional
 with a mix weight, a brush (on the content) marking where the second style goes, alpha, size
 and colour controls, the output with a download button and the time ``stylize`` took. The
 button's event is the API endpoint ``stylize``: ``(content, style)`` plus optional
-``alpha, style2, mix, preserve_color, mask, size, model`` (``'adain'`` or ``'lite'``), so ``gradio_client`` can call it with two
+``alpha, style2, mix, preserve_color, mask, size, model`` (a model name: ``adain_jax.model.names()``), so ``gradio_client`` can call it with two
 files. Every error reaches the page as a one-line ``gr.Error``, never a traceback.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from adain_jax import image_io
 from adain_jax.demo import service
 from adain_jax.demo.limits import Limits
 from adain_jax.errors import AdainError, one_line
+from adain_jax.model import lite as lite_model, registry
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo phones no one
 
@@ -78,7 +79,6 @@ def _upload_class():
 Upload = _component_without_stub(_upload_class)
 
 
-MODEL_LABELS = {"adain": "AdaIN (best quality)", "lite": "Lite (fast)"}
 
 
 class Stylizer:
@@ -104,7 +104,7 @@ class Stylizer:
             log.exception("stylize failed")
             raise gr.Error(f"internal error: {one_line(exc, with_type=True)}",
                            print_exception=False) from None
-        summary = (f"{MODEL_LABELS[name]}, {result.summary}" if len(self.models) > 1
+        summary = (f"{registry.get(name).label}, {result.summary}" if len(self.models) > 1
                    else result.summary)
         return str(path), gr.DownloadButton(value=str(path), interactive=True), summary
 
@@ -124,11 +124,9 @@ def build(params=None, limits: Limits = Limits(), examples: Path | None = None,
       out_dir: where stylized PNGs are written (default: a new temporary folder).
     """
     if params is None:
-        from adain_jax.weights import load_decoder, load_lite, load_vgg
-
-        params = {"vgg": load_vgg(None), "decoder": load_decoder(None)}
-        lite_params = load_lite(None) if lite_params is None else lite_params
-    models = {"adain": params, **({"lite": lite_params} if lite_params is not None else {})}
+        params = registry.default().load()
+        lite_params = registry.get(lite_model.NAME).load() if lite_params is None else lite_params
+    models = {registry.of(p).name: p for p in (params, lite_params) if p is not None}
     examples = examples if examples is not None else examples_dir()
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="adain-demo-"))
     contents, styles = _presets("content", examples), _presets("style", examples)
@@ -162,7 +160,7 @@ def build(params=None, limits: Limits = Limits(), examples: Path | None = None,
             size = gr.Slider(64, limits.max_size, value=limits.default_size, step=8,
                              label="Size (shorter side, px)", elem_id="size")
             preserve = gr.Checkbox(label="Preserve content colours", elem_id="preserve")
-            model = gr.Radio([(MODEL_LABELS[m], m) for m in models], value="adain",
+            model = gr.Radio([(registry.get(m).label, m) for m in models], value=next(iter(models)),
                              label="Model", elem_id="model", visible=len(models) > 1)
         button = gr.Button("Stylize", variant="primary", elem_id="stylize")
         with gr.Accordion("Second style: mix or paint where it goes", open=False):

@@ -3,11 +3,11 @@
 One definition serves the StableHLO export (traced by ``jax.export``), the ONNX writer's tests
 (its graph must agree with these) and :func:`reference`. The models are built with
 ``backend="xla"`` so an export never captures the oneDNN custom calls. ``params`` is either
-model's tree: the main one (``{'vgg', 'decoder'}``) or the lite one (``{'lite_encoder',
-'decoder'}``, ``nn.lite``), told apart by ``nn.dispatch``.
+registered model's tree (``adain_jax.model``: e.g. the main one, ``{'vgg', 'decoder'}``),
+through the one forward pass (``model.forward``).
 
 Graphs, inputs and outputs (images NHWC float32 in [0, 1], statistics (N, 1, 1, C) with C the
-feature channels, :func:`channels`: 512 for the main model, ``LiteConfig.channels`` for lite):
+feature channels, :func:`channels`: 512 for the main model, the model's own otherwise):
 
 * ``stylize``: ``content``, ``style``, ``alpha`` (scalar) -> ``output``
 * ``style_stats``: ``style`` -> ``style_mean``, ``style_std`` (relu4_1 statistics; cache them)
@@ -27,7 +27,8 @@ import numpy as np
 
 from adain_jax import ops
 from adain_jax.errors import ConfigError
-from adain_jax.nn import dispatch, layers
+from adain_jax.model import forward
+from adain_jax.nn import layers
 
 Array = Any
 #: Smallest exported image side: relu4_1 (1/8 of it) must be 2 pixels for reflection padding.
@@ -48,18 +49,18 @@ OUTPUTS = {
 }
 
 
-channels = dispatch.channels
+channels = forward.channels
 
 
 def encode(params, rgb: Array) -> Array:
-    """The AdaIN features (relu4_1, or the lite model's 1/8 features) of NHWC images (XLA
+    """The AdaIN features (relu4_1, or the model's 1/8 features) of NHWC images (XLA
     convolutions)."""
-    return dispatch.features(params, rgb, backend="xla")
+    return forward.features(params, rgb, backend="xla")
 
 
 def decode(params, feat: Array) -> Array:
     """Images in [0, 1] decoded from AdaIN features (XLA convolutions)."""
-    return jnp.clip(dispatch.decode(params, feat, backend="xla"), 0.0, 1.0)
+    return jnp.clip(forward.decode(params, feat, backend="xla"), 0.0, 1.0)
 
 
 def style_stats(params, style: Array) -> tuple[Array, Array]:
@@ -69,9 +70,8 @@ def style_stats(params, style: Array) -> tuple[Array, Array]:
 
 def stylize_stats(params, content: Array, style_mean: Array, style_std: Array, alpha) -> Array:
     """AdaIN of ``content``'s features with cached style statistics, blended by ``alpha``."""
-    feat = encode(params, content)
-    target = ops.blend(ops.adain_from_stats(feat, style_mean, style_std), feat, alpha)
-    return decode(params, target)
+    return jnp.clip(forward.run(params, content, forward.adain_own(style_mean, style_std), alpha,
+                                backend="xla"), 0.0, 1.0)
 
 
 def stylize(params, content: Array, style: Array, alpha) -> Array:

@@ -29,7 +29,8 @@ from adain_jax import ops
 from adain_jax.errors import ConfigError
 from adain_jax.export import graph as graphs
 from adain_jax.fs import atomic_write
-from adain_jax.nn import layers, lite
+from adain_jax.model import registry
+from adain_jax.nn import layers, lite, models
 from adain_jax.nn.models import DECODER_LAYERS, ENCODER_LAYERS, POOL_AFTER, UPSAMPLE_AFTER
 
 OPSET = 17
@@ -197,7 +198,8 @@ def _adain_blend(g: _Graph, feat: str, s_mean: str, s_std: str, alpha: str) -> s
 
 def _body(g: _Graph, params, graph: str) -> None:
     """Nodes from the named NHWC inputs to the named NHWC outputs of ``graph``."""
-    if lite.is_lite(params):
+    entry = registry.of(params)
+    if entry.net is lite:
         config = lite.config_of(params)
 
         def encode(x):
@@ -205,12 +207,14 @@ def _body(g: _Graph, params, graph: str) -> None:
 
         def decode(x):
             return _lite_decode(g, params["decoder"], config, x)
-    else:
+    elif entry.net is models:
         def encode(x):
             return _encode(g, params["vgg"], x)
 
         def decode(x):
             return _decode(g, params["decoder"], x)
+    else:
+        raise ConfigError(f"the ONNX writer has no layers for the {entry.name} model")
 
     def output(x):
         x = g.op("Clip", x, g.const("zero", 0.0), g.const("one", 1.0))
@@ -259,10 +263,11 @@ def build(params, graph: str = "stylize", weights: str = "float32"):
     if weights not in dtypes:
         raise ConfigError(f"ONNX weights must be float32 or float16, not {weights!r}")
     g = _Graph(dtypes[weights])
+    entry = registry.of(params)
     _body(g, params, graph)
     onnx, channels = g.onnx, graphs.channels(params)
     body = onnx.helper.make_graph(
-        g.nodes, f"adain_{'lite_' if lite.is_lite(params) else ''}{graph}",
+        g.nodes, f"adain_{'' if entry.net is models else entry.name + '_'}{graph}",
         [_value_info(onnx, n, graph, channels) for n in graphs.INPUTS[graph]],
         [_value_info(onnx, n, graph, channels) for n in graphs.OUTPUTS[graph]], g.inits)
     model = onnx.helper.make_model(body, opset_imports=[onnx.helper.make_opsetid("", OPSET)],

@@ -34,7 +34,8 @@ from adain_jax import ops
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
 from adain_jax.inference.transfer import StyleStats, resolve_style
-from adain_jax.nn import dispatch, layers, lite
+from adain_jax.model import forward, registry
+from adain_jax.nn import layers
 
 Array = Any
 
@@ -83,27 +84,16 @@ def _window_start(t0: int, halo: int, win: int, n: int) -> int:
 def _core_moments(enc, window, bounds, fmasks, dtype=None):
     """Per-region (count, mean, centred M2) of relu4_1 over the core [fy0,fy1)x[fx0,fx1)
     of the window's feature map; ``fmasks`` (fh, fw, K) are region weights."""
-    feat = dispatch.features(enc, window[None], dtype)[0].astype(jnp.float32)
-    fh, fw = feat.shape[:2]
-    ys = jnp.arange(fh)[:, None]
-    xs = jnp.arange(fw)[None, :]
-    inside = ((ys >= bounds[0]) & (ys < bounds[1]) & (xs >= bounds[2]) & (xs < bounds[3]))
-    w = ops.normalise_masks(fmasks) * inside[..., None].astype(jnp.float32)   # (fh, fw, K)
-    count = w.sum(axis=(0, 1))                                   # (K,)
-    mean = jnp.einsum("hwk,hwc->kc", w, feat) / jnp.maximum(count, 1e-12)[:, None]
-    m2 = jnp.stack([(w[..., k:k + 1] * jnp.square(feat - mean[k])).sum(axis=(0, 1))
-                    for k in range(w.shape[-1])])                # (K, C)
-    return count, mean, m2
+    return forward.region_moments(enc, window, bounds, fmasks, dtype)
 
 
 @functools.partial(jax.jit, static_argnames="dtype")
 def _stylize_window(params, window, c_mean, c_std, s_mean, s_std, fmasks, alpha, dtype=None):
     """Encode, AdaIN with given content/style stats per region (K, C), decode one window."""
-    feat = dispatch.features(params, window[None], dtype)[0].astype(jnp.float32)
-    t = ops.regional_adain(feat, ops.normalise_masks(fmasks), c_mean, c_std, s_mean, s_std)
-    target = ops.blend(t, feat, alpha)
-    out = dispatch.decode(params, target[None].astype(dtype or jnp.float32), dtype)
-    return jnp.clip(out[0].astype(jnp.float32), 0.0, 1.0)
+    masks = ops.normalise_masks(fmasks)
+    out = forward.run(params, window[None], lambda feat: ops.regional_adain(
+        feat[0], masks, c_mean, c_std, s_mean, s_std)[None], alpha, dtype)
+    return forward.finish(out)[0]
 
 
 def _feature_masks(masks: np.ndarray | None, hp: int, wp: int) -> np.ndarray:
@@ -132,9 +122,10 @@ def content_stats(params, content: np.ndarray, *, tile: int = DEFAULT_TILE,
                   dtype=None) -> tuple[np.ndarray, np.ndarray]:
     """Global AdaIN-feature (mean, std) of one (H, W, 3) image, computed tile by tile: (K, C)
     each, one row per mask region (K = 1 without masks). ``std = sqrt(biased var + eps)``.
-    ``params``: a params tree (or its encoder part), or a bare VGG tree."""
-    enc = dispatch.encoder_part(params) if ("vgg" in params or lite.is_lite(params)) \
-        else {"vgg": params}
+    ``params``: a params tree (or its encoder part), or a bare encoder tree of the default
+    model (the VGG)."""
+    found = registry.find(params)
+    enc = found.encoder_part(params) if found else {registry.default().encoder_key: params}
     h, w = content.shape[:2]
     hp, wp = _round8(h), _round8(w)
     tile, halo = _round8(tile), _round8(halo)
@@ -220,7 +211,7 @@ def stylize_tiled(params, content, style, *, tile: int = DEFAULT_TILE,
         s_mean, s_std = (a[None] for a in ops.mix_stats(np.stack(means), np.stack(stds), weights))
 
     hp, wp = _round8(h), _round8(w)
-    c_mean, c_std = content_stats(dispatch.encoder_part(params), content, tile=stats_tile or tile, halo=halo,
+    c_mean, c_std = content_stats(forward.encoder_part(params), content, tile=stats_tile or tile, halo=halo,
                                   masks=masks, dtype=dtype)
     fm = _feature_masks(masks, hp, wp)
     out = np.zeros((h, w, 3), np.float32)

@@ -1,8 +1,9 @@
 """Stylization: encode, AdaIN, decode, with alpha, style interpolation, masks and colour.
 
-The model is the one the params tree holds: ``{'vgg', 'decoder'}`` (the main AdaIN model) or
-``{'lite_encoder', 'decoder'}`` (``nn.lite``); the tree's structure is static under jit, so
-each model compiles its own functions and no caller passes a model name.
+The model is the one the params tree holds (``adain_jax.model``: the main AdaIN model's
+``{'vgg', 'decoder'}`` or another registered model's tree), and the forward pass is
+``model.forward.run``; the tree's structure is static under jit, so each model compiles its
+own functions and no caller passes a model name.
 Every entry point is jit-compiled once per input shape and reused (params are arguments,
 not constants, so new weights do not recompile). Images are float32 in [0, 1], either a
 single (H, W, 3) or a batch (N, H, W, 3); the output has the content's shape.
@@ -18,7 +19,8 @@ import jax.numpy as jnp
 from adain_jax import ops
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
-from adain_jax.nn import dispatch, layers
+from adain_jax.model import forward
+from adain_jax.nn import layers
 
 Array = Any
 
@@ -32,57 +34,43 @@ class StyleStats(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames="dtype")
 def _style_stats(enc, style: Array, dtype=None) -> StyleStats:
-    return StyleStats(*ops.channel_stats(dispatch.features(enc, style, dtype)))
+    return StyleStats(*forward.style_stats(enc, style, dtype))
 
 
 def style_stats(params, style, dtype=None) -> StyleStats:
     """relu4_1 statistics of one style image or a batch; reuse them across many contents."""
     style, _ = validate.as_batch(style, "style")
-    return _style_stats(dispatch.encoder_part(params), style, dtype=dtype)
+    return _style_stats(forward.encoder_part(params), style, dtype=dtype)
 
 
-def _decode_to_content(params, target: Array, height: int, width: int, dtype,
-                       size: tuple[int, int] | None = None) -> Array:
-    """Decodes, crops the padding off (``height`` x ``width``), resizes to ``size`` (the
-    content's, when it was shrunk before encoding) and clips to [0, 1]."""
-    out = dispatch.decode(params, target.astype(dtype or jnp.float32), dtype)
-    out = out[:, :height, :width].astype(jnp.float32)
-    if size is not None:
-        out = dispatch.resize(out, size)
-    return jnp.clip(out, 0.0, 1.0)
-
-
-def _decode_alphas(params, stylized: Array, c_feat: Array, alphas: Array, height: int,
-                   width: int, dtype, size=None) -> Array:
-    """One decoded batch per alpha from one encoding: (A, N, *size, 3)."""
-    targets = jax.vmap(lambda a: ops.blend(stylized, c_feat, a))(alphas)
-    out = _decode_to_content(params, targets.reshape((-1,) + targets.shape[2:]), height, width,
-                             dtype, size)
-    return out.reshape(targets.shape[:2] + out.shape[1:])
+def _stylize_alphas(params, content: Array, restyle, alphas, dtype, max_side) -> Array:
+    """One stylized batch per alpha from one encoding: (A, N, *content size, 3); the content
+    shrunk to ``max_side`` first (and the outputs grown back)."""
+    size = tuple(content.shape[1:3])
+    content = forward.fit_side(content, max_side)
+    h, w = content.shape[1:3]
+    out = forward.run(params, layers.pad_to_multiple(content), restyle(h, w), alphas, dtype,
+                      alphas=True)
+    out = forward.finish(out, h, w, size)
+    return out.reshape((alphas.shape[0], content.shape[0]) + out.shape[1:])
 
 
 @functools.partial(jax.jit, static_argnames=("dtype", "max_side"))
 def _stylize_stats(params, content: Array, mean: Array, std: Array, alphas, dtype=None,
                    max_side=None) -> Array:
-    size = tuple(content.shape[1:3])
-    content = dispatch.fit_side(content, max_side)
-    h, w = content.shape[1:3]
-    c_feat = dispatch.features(params, layers.pad_to_multiple(content), dtype)
-    return _decode_alphas(params, ops.adain_from_stats(c_feat, mean, std), c_feat, alphas, h, w,
-                          dtype, size)
+    return _stylize_alphas(params, content, lambda h, w: forward.adain_own(mean, std), alphas,
+                           dtype, max_side)
 
 
 @functools.partial(jax.jit, static_argnames=("dtype", "max_side"))
 def _stylize_masked(params, content: Array, means: Array, stds: Array, masks: Array, alphas,
                     dtype=None, max_side=None) -> Array:
-    size = tuple(content.shape[1:3])
-    content = dispatch.fit_side(content, max_side)
-    h, w = content.shape[1:3]
-    masks = dispatch.resize(masks, (h, w))
-    c_feat = dispatch.features(params, layers.pad_to_multiple(content), dtype)
-    feat_masks = ops.feature_masks(layers.pad_to_multiple(masks), layers.DOWNSCALE)
-    return _decode_alphas(params, ops.masked_adain(c_feat, means, stds, feat_masks), c_feat,
-                          alphas, h, w, dtype, size)
+    def restyle(h, w):
+        feat_masks = ops.feature_masks(layers.pad_to_multiple(forward.resize(masks, (h, w))),
+                                       layers.DOWNSCALE)
+        return lambda feat: ops.masked_adain(feat, means, stds, feat_masks)
+
+    return _stylize_alphas(params, content, restyle, alphas, dtype, max_side)
 
 
 def _recolour(style: Array, content: Array) -> Array:
@@ -110,8 +98,8 @@ def stylize(params, content, style, alpha: float = 1.0, style_weights: Sequence[
     """Stylize ``content`` with ``style``.
 
     Args:
-      params: ``{'vgg': ..., 'decoder': ...}`` (see ``adain_jax.load_default``), or the lite
-        model's ``{'lite_encoder': ..., 'decoder': ...}`` (``adain_jax.nn.lite``).
+      params: a params tree of a registered model (``adain_jax.load_default``; e.g. the main
+        model's ``{'vgg': ..., 'decoder': ...}``).
       content: (H, W, 3) or (N, H, W, 3), float in [0, 1]; any size.
       style: an image (H', W', 3), a batch (N or 1, H', W', 3), or ``StyleStats``; or a list
         of K of those for interpolation / spatial control.

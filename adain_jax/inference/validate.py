@@ -16,6 +16,7 @@ import numpy as np
 
 from adain_jax import image_io
 from adain_jax.errors import ConfigError, ImageError
+from adain_jax.model import registry
 
 Array = Any
 
@@ -248,17 +249,17 @@ def distributed(coordinator: str | None, num_processes: int | None, process_id: 
                           "(or use --tpu to detect the cluster)")
 
 
-MODELS = ("adain", "lite")
+MODELS = registry.names()   # the shipped models; ``registry.names()`` has any added since
 
 
 def model(name: str, vgg=None) -> str:
-    """A model name (``'adain'`` or ``'lite'``); the lite model has its own encoder, so a VGG
-    file given with it is a mistake, not something to ignore."""
-    if name not in MODELS:
-        raise ConfigError(f"model must be one of {', '.join(MODELS)}, not {name!r}")
-    if name == "lite" and vgg is not None:
-        raise ConfigError("--vgg does not apply to --model lite (its encoder is part of the "
-                          "lite weights file)")
+    """A registered model's name (``adain_jax.model.names()``); a model whose encoder is part
+    of its own weights file takes no VGG file, and one given with it is a mistake, not
+    something to ignore."""
+    entry = registry.get(name)
+    if not entry.encoder_file and vgg is not None:
+        raise ConfigError(f"--vgg does not apply to --model {name} (its encoder is part of the "
+                          f"{name} weights file)")
     return name
 
 

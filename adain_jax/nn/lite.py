@@ -14,7 +14,7 @@ The layer tables (``encoder_table``/``decoder_table``) define the parameter-tree
 functions of ``LiteConfig`` (width, depth, feature channels); ``config_of`` reads the config
 back from a parameter tree, so a tree of this model describes itself. A params tree of the
 lite model is ``{'lite_encoder': ..., 'decoder': ...}`` (the main model's is
-``{'vgg': ..., 'decoder': ...}``); ``is_lite`` tells them apart.
+``{'vgg': ..., 'decoder': ...}``); ``adain_jax.model`` tells them apart.
 """
 from __future__ import annotations
 
@@ -203,11 +203,6 @@ def distill_head(head_params, feat: Array) -> Array:
 def shipped_part(params) -> dict:
     """The inference tree of a (training) lite tree: ``{'lite_encoder', 'decoder'}``."""
     return {ENCODER_KEY: params[ENCODER_KEY], "decoder": params["decoder"]}
-
-
-def is_lite(params) -> bool:
-    """Whether a params tree is the lite model's (it has an ``'lite_encoder'`` part)."""
-    return hasattr(params, "keys") and ENCODER_KEY in params
 
 
 def config_of(params) -> LiteConfig:

@@ -41,7 +41,7 @@ import orbax.checkpoint as ocp
 
 from adain_jax import fs
 from adain_jax.errors import ConfigError, WeightsError, one_line
-from adain_jax.nn import lite
+from adain_jax.model import registry
 from adain_jax.weights import save_params
 
 ITEMS = ("state", "data", "config")
@@ -75,7 +75,7 @@ def export_decoder(path: str | os.PathLike, params) -> Path:
       WeightsError: the parameters hold NaN/inf values; ``path`` is left as it was.
     """
     host = to_host(params)
-    tree = lite.shipped_part(host) if lite.is_lite(host) else {"decoder": host}
+    tree = registry.of_trained(host).shipped(host)
     bad = non_finite_count(tree)
     if bad:
         raise WeightsError(f"refusing to export a decoder with {bad} non-finite weights; "

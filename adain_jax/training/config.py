@@ -10,6 +10,7 @@ import jax
 
 from adain_jax.errors import ConfigError
 from adain_jax.inference import validate
+from adain_jax.model import lite as lite_model, registry
 from adain_jax.nn import backends, layers, lite, models
 
 
@@ -27,7 +28,7 @@ class TrainConfig:
     style_weight: float = 10.0
     dtype: str = "float32"       # compute dtype of encoder/decoder; params stay float32
     vgg: str | None = None       # None: the shipped normalised VGG
-    model: str = "adain"         # 'adain' or 'lite' (nn.lite; the VGG stays the loss network)
+    model: str = "adain"         # a registered model (adain_jax.model.names(); the VGG stays the loss network)
     lite_width: int = 32         # lite only: nn.lite.LiteConfig width / depth
     lite_depth: int = 1
     distill_weight: float = 1.0  # lite only: weight of the relu4_1 distillation loss
@@ -48,9 +49,8 @@ class TrainConfig:
         if self.dtype not in backends.DTYPE_CHOICES:  # 'auto' is resolved once jax runs
             raise ConfigError(f"dtype must be one of {', '.join(backends.DTYPE_CHOICES)}, "
                               f"not {self.dtype!r}")
-        if self.model not in ("adain", "lite"):
-            raise ConfigError(f"model must be adain or lite, not {self.model!r}")
-        if self.model == "lite" and not (1 <= int(self.lite_width) <= lite.MAX_WIDTH
+        registry.get(self.model)
+        if self.model == lite_model.NAME and not (1 <= int(self.lite_width) <= lite.MAX_WIDTH
                                          and 1 <= int(self.lite_depth) <= lite.MAX_DEPTH):
             raise ConfigError(f"--lite-width must be in 1..{lite.MAX_WIDTH} and --lite-depth in "
                               f"1..{lite.MAX_DEPTH}, got {self.lite_width} and {self.lite_depth}")
@@ -79,7 +79,7 @@ class TrainConfig:
 
     def lite_config(self) -> lite.LiteConfig | None:
         """The lite variant trained, or None for the main model."""
-        if self.model != "lite":
+        if self.model != lite_model.NAME:
             return None
         return lite.LiteConfig(int(self.lite_width), int(self.lite_depth))
 
@@ -88,7 +88,7 @@ def architecture(config: TrainConfig | None = None) -> dict:
     """What a checkpoint's params must match (JSON-comparable)."""
     lite_config = config.lite_config() if config is not None else None
     if lite_config is not None:
-        return {"model": "lite", "encoder": [list(r) for r in lite.encoder_table(lite_config)],
+        return {"model": lite_model.NAME, "encoder": [list(r) for r in lite.encoder_table(lite_config)],
                 "decoder": [list(r) for r in lite.decoder_table(lite_config)],
                 "features": lite_config.channels, "optimizer": "adam"}
     return {

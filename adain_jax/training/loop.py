@@ -22,6 +22,7 @@ import numpy as np
 
 from adain_jax import fs
 from adain_jax.errors import AdainError, ConfigError
+from adain_jax.model import registry
 from adain_jax.nn import models
 from adain_jax.training import distributed
 from adain_jax.training.checkpoint import Checkpoints, abstract_like, export_decoder, gather_json
@@ -96,7 +97,7 @@ def make_loader(config: TrainConfig, local_batch: int):
 def export_path(workdir: Path, config: TrainConfig) -> Path:
     """Where the trained weights are exported: ``decoder.npz``, or ``lite.npz`` (encoder and
     decoder) for the lite model."""
-    return workdir / ("lite.npz" if config.model == "lite" else "decoder.npz")
+    return workdir / registry.get(config.model).export_file
 
 
 def load_vgg_params(config: TrainConfig):

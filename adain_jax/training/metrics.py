@@ -14,7 +14,7 @@ import numpy as np
 
 from adain_jax import fs, image_io
 from adain_jax.inference.transfer import stylize
-from adain_jax.nn import lite
+from adain_jax.model import registry
 
 SAMPLE_COUNT = 4  # batch items shown in a sample grid
 
@@ -93,8 +93,9 @@ def write_sample(path: Path, host: Mapping, params_local, vgg_local) -> None:
     n = min(SAMPLE_COUNT, len(host["content"]))
     content = np.asarray(host["content"][:n], np.float32)
     style = np.asarray(host["style"][:n], np.float32)
-    model = (lite.shipped_part(params_local) if lite.is_lite(params_local)
-             else {"vgg": vgg_local, "decoder": params_local})
+    entry = registry.of_trained(params_local)
+    model = {**({entry.encoder_key: vgg_local} if not entry.trains_encoder else {}),
+             **entry.shipped(params_local)}
     out = np.asarray(stylize(model, content, style))
     image_io.save_grid(path, [[content[i], style[i], out[i]] for i in range(n)], pad=4,
                        overwrite=True)

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from adain_jax import ops
-from adain_jax.nn import dispatch, layers
+from adain_jax.model import forward
+from adain_jax.nn import layers
 from adain_jax.video import flow as flowlib
 
 Array = Any
@@ -39,22 +40,23 @@ def stylize_frames(params, content: Array, s_mean: Array, s_std: Array, alpha, c
     independent per-frame AdaIN. Returns (frames, c_mean, c_std after the last frame).
     """
     h, w = content.shape[1:3]
-    feat = dispatch.features(params, layers.pad_to_multiple(content), dtype)
-    mean, std = ops.channel_stats(feat)
-    c_mean = jnp.where(fresh, mean[:1], c_mean)
-    c_std = jnp.where(fresh, std[:1], c_std)
 
-    def step(carry, x):
-        m = momentum * carry[0] + (1.0 - momentum) * x[0]
-        s = momentum * carry[1] + (1.0 - momentum) * x[1]
-        return (m, s), (m, s)
+    def restyle(feat):   # content statistics: the running average over the frames
+        mean, std = ops.channel_stats(feat)
+        c_m = jnp.where(fresh, mean[:1], c_mean)
+        c_s = jnp.where(fresh, std[:1], c_std)
 
-    (m_last, s_last), (ms, ss) = jax.lax.scan(step, (c_mean[0], c_std[0]), (mean, std))
-    target = (feat.astype(jnp.float32) - ms) / ss * s_std + s_mean
-    target = ops.blend(target, feat, alpha)
-    out = dispatch.decode(params, target.astype(dtype or jnp.float32), dtype)
-    out = jnp.clip(out[:, :h, :w].astype(jnp.float32), 0.0, 1.0)
-    return out, m_last[None], s_last[None]
+        def step(carry, x):
+            m = momentum * carry[0] + (1.0 - momentum) * x[0]
+            s = momentum * carry[1] + (1.0 - momentum) * x[1]
+            return (m, s), (m, s)
+
+        last, (ms, ss) = jax.lax.scan(step, (c_m[0], c_s[0]), (mean, std))
+        return forward.adain_with(feat, ms, ss, s_mean, s_std), last
+
+    out, (m_last, s_last) = forward.run(params, layers.pad_to_multiple(content), restyle, alpha,
+                                        dtype, has_aux=True)
+    return forward.finish(out, h, w), m_last[None], s_last[None]
 
 
 class StatsSmoother:

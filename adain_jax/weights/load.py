@@ -161,11 +161,21 @@ def _npz_part(path: Path, part: str, max_bytes: int | Budget | None = None) -> d
     return _tree_part(path, load_tree(path, max_bytes), part)
 
 
-def _tree_part(path: Path, tree: dict, part: str) -> dict:
-    from adain_jax.nn import lite
+_whole_model_of = None   # tree -> name of the model whose one file it is, or None
 
-    if lite.is_lite(tree):
-        raise WeightsError(f"{path}: holds the lite model (pass --model lite)")
+
+def set_model_finder(find) -> None:
+    """``find(tree)``: the name of the model whose one weights file (encoder included) ``tree``
+    is, or None; ``adain_jax.model`` sets it (the registry tells models apart), so a part read
+    from such a file names the model instead of failing on its keys."""
+    global _whole_model_of
+    _whole_model_of = find
+
+
+def _tree_part(path: Path, tree: dict, part: str) -> dict:
+    name = _whole_model_of(tree) if _whole_model_of is not None else None
+    if name is not None:
+        raise WeightsError(f"{path}: holds the {name} model (pass --model {name})")
     _tree_part_keys(path, tree, part)
     return check_tree(part, tree[part], str(path))
 
