@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 
@@ -81,6 +82,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, default=d.keep, help="checkpoints to keep")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--sample-every", type=int, default=d.sample_every, help="0: no sample images")
+    for name in ("seconds", "export_every_s", "export", "init"):   # help from the field
+        f = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
+        p.add_argument("--" + name.replace("_", "-"), default=f.default, help=f.metadata["help"],
+                       type=float if isinstance(f.default, float) else None)
     add_multihost_flags(p)
     return p
 

@@ -14,34 +14,68 @@ from adain_jax.model import lite as lite_model, registry
 from adain_jax.nn import backends, layers, lite, models
 
 
+def _field(default, help: str, **cli):
+    """A config field with its flag's help text (and ``cli`` hints: ``choices``, ``metavar``,
+    ``required``, ``group``) in its metadata, from which ``adain_jax.cli.flags`` makes the flag."""
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
+
+
+_MULTIHOST = "multi-host (jax.distributed)"
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    content_data: str = ""
-    style_data: str = ""
-    workdir: str = ""
-    steps: int = 160_000
-    batch_size: int = 8          # global, over all devices of all hosts
-    crop_size: int = 256
-    resize: int = 512
-    lr: float = 1e-4
-    lr_decay: float = 5e-5
-    style_weight: float = 10.0
-    dtype: str = "float32"       # compute dtype of encoder/decoder; params stay float32
-    vgg: str | None = None       # None: the shipped normalised VGG
-    model: str = "adain"         # a registered model (adain_jax.model.names(); the VGG stays the loss network)
-    lite_width: int = 32         # lite only: nn.lite.LiteConfig width / depth
-    lite_depth: int = 1
-    distill_weight: float = 1.0  # lite only: weight of the relu4_1 distillation loss
-    seed: int = 0
-    workers: int = 2
-    checkpoint_every: int = 1000
-    keep: int = 3
-    log_every: int = 100
-    sample_every: int = 1000     # 0 disables sample grids
-    tpu: bool = False            # multi-host with cluster auto-detection (TPU pods, SLURM)
-    coordinator: str | None = None   # multi-host, explicit: HOST:PORT of process 0
-    num_processes: int | None = None
-    process_id: int | None = None
+    """One training run; every field is a flag of ``train.py`` (``--content-data`` for
+    ``content_data``)."""
+
+    content_data: str = _field("", "folder of content images, a TFDS name, or an image pack "
+                               "(.npz of tools.device.pack_training_data, sampled on the device)",
+                               required=True)
+    style_data: str = _field("", "folder of style images, a TFDS name, or an image pack",
+                             required=True)
+    workdir: str = _field("", "checkpoints, logs, samples and decoder.npz go here", required=True)
+    steps: int = _field(160_000, "number of training steps")
+    batch_size: int = _field(8, "global batch size; must divide by the number of devices")
+    crop_size: int = _field(256, "training crop size")
+    resize: int = _field(512, "shorter side before cropping")
+    lr: float = _field(1e-4, "Adam learning rate")
+    lr_decay: float = _field(5e-5, "lr / (1 + lr_decay * step)")
+    style_weight: float = _field(10.0, "weight of the style loss")
+    dtype: str = _field("float32", "compute dtype; params and optimizer state stay float32 "
+                        "(bfloat16: oneDNN kernels on a bf16-capable CPU, ~1.7x faster there; "
+                        "auto: bfloat16 where the hardware computes it natively)",
+                        choices=backends.DTYPE_CHOICES)
+    vgg: str | None = _field(None, "VGG weights (default: the shipped normalised VGG)")
+    model: str = _field("adain", "adain: the decoder for the VGG-19 encoder; lite: the fast "
+                        "model (adain_jax.nn.lite: encoder and decoder, distilled from the VGG), "
+                        "exported as lite.npz", choices=registry.names())
+    lite_width: int = _field(32, "lite: channels at 1/2")
+    lite_depth: int = _field(1, "lite: separable blocks per stage")
+    distill_weight: float = _field(1.0, "lite: weight of the relu4_1 distillation loss")
+    seed: int = _field(0, "seed of the init and the data order")
+    workers: int = _field(2, "image decoding workers per host")
+    checkpoint_every: int = _field(1000, "steps between checkpoints (0: none; the weights are "
+                                   "still exported at the end)")
+    keep: int = _field(3, "checkpoints to keep")
+    log_every: int = _field(100, "steps between log lines")
+    sample_every: int = _field(1000, "steps between sample images (0: none)")
+    seconds: float = _field(0.0, "time budget: stop after this many seconds of train() and "
+                            "export (0: no limit)")
+    export_every_s: float = _field(0.0, "also export the weights every this many seconds "
+                                   "(0: with each checkpoint only)")
+    export: str | None = _field(None, "where the weights are exported (default: "
+                                "<workdir>/decoder.npz, lite.npz for the lite model)")
+    init: str | None = _field(None, "warm-start from these weights (a decoder file; a lite "
+                              "file for the lite model); Adam starts afresh; ignored on resume")
+    tpu: bool = _field(False, "detect the cluster (TPU pod slices, SLURM) and use every device "
+                       "of every host (shortcut for jax.distributed.initialize())",
+                       group=_MULTIHOST)
+    coordinator: str | None = _field(None, "address of process 0's coordinator; the same on "
+                                     "every process", metavar="HOST:PORT", group=_MULTIHOST)
+    num_processes: int | None = _field(None, "number of processes taking part", metavar="N",
+                                       group=_MULTIHOST)
+    process_id: int | None = _field(None, "this process's index in [0, N)", metavar="I",
+                                    group=_MULTIHOST)
 
     def validate(self) -> None:
         if not self.workdir:
@@ -55,20 +89,21 @@ class TrainConfig:
             raise ConfigError(f"--lite-width must be in 1..{lite.MAX_WIDTH} and --lite-depth in "
                               f"1..{lite.MAX_DEPTH}, got {self.lite_width} and {self.lite_depth}")
         validate.distributed(self.coordinator, self.num_processes, self.process_id, self.tpu)
-        positive = ("steps", "batch_size", "crop_size", "resize", "checkpoint_every", "keep",
-                    "log_every")
+        positive = ("steps", "batch_size", "crop_size", "resize", "keep", "log_every")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, "
                                   f"got {getattr(self, name)}")
-        if self.sample_every < 0 or self.workers < 0:
-            raise ConfigError("--sample-every and --workers must not be negative")
+        if self.sample_every < 0 or self.workers < 0 or self.checkpoint_every < 0:
+            raise ConfigError("--sample-every, --workers and --checkpoint-every must not be "
+                              "negative")
         if self.crop_size % layers.DOWNSCALE:
             raise ConfigError(f"--crop-size must be a multiple of {layers.DOWNSCALE}, "
                               f"got {self.crop_size}")
         if self.crop_size > self.resize:
             raise ConfigError(f"--crop-size {self.crop_size} is larger than --resize {self.resize}")
-        for name in ("lr", "lr_decay", "style_weight", "distill_weight"):
+        for name in ("lr", "lr_decay", "style_weight", "distill_weight", "seconds",
+                     "export_every_s"):
             v = float(getattr(self, name))
             if not math.isfinite(v) or v < 0 or (name == "lr" and v == 0):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a finite "

@@ -13,7 +13,7 @@ OUT=${OUT:-out}; mkdir -p "$OUT"
 T0=$(date +%s)
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
-"$PY" -c "import jax, flax, optax, numpy, PIL, torch; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__, 'numpy', numpy.__version__, 'pillow', PIL.__version__, 'torch', torch.__version__)"
+"$PY" -c "import jax, flax, numpy, PIL, torch; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'numpy', numpy.__version__, 'pillow', PIL.__version__, 'torch', torch.__version__)"
 
 # XLA takes 75% of GPU memory by default; torch shares the process in the benchmark.
 XLA_PYTHON_CLIENT_MEM_FRACTION=0.45 timeout $((BENCH + 90)) "$PY" -m tools.bench.bench \

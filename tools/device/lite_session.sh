@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine for the lite model (issue 17): train the lite variants side
-# by side (tools.device.train_lite_device) for TRAIN_SECONDS, then profile the main model's
-# GPU time and the lite models' images/s (tools.device.gpu_profile). At most 8 files land in
+# One call on a lent GPU machine for the lite model (issue 17): train the lite variants one
+# after the other (tools.device.train_lite_device: the library's loop) for TRAIN_SECONDS, then
+# profile the main model's GPU time and the lite models' images/s (tools.device.gpu_profile). At most 8 files land in
 # $OUT: lite_<variant>.npz (4), lite_metrics.csv, lite_summary.json, gpu_profile.json,
 # session.log. Needs the packs of tools/device/pack_training_data.py in .devpack/ (carried).
 #   usage: bash tools/device/lite_session.sh TRAIN_SECONDS PROFILE_SECONDS [VARIANTS]
@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED=1
 exec > >(tee "$OUT/session.log") 2>&1
 T0=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
-"$PY" -c "import jax, flax, optax, numpy, PIL; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__, 'numpy', numpy.__version__)"
+"$PY" -c "import jax, flax, numpy, PIL; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'numpy', numpy.__version__)"
 timeout $((TRAIN + 60)) "$PY" -m tools.device.train_lite_device --content-pack .devpack/content.npz \
     --style-pack .devpack/style.npz --out "$OUT" --seconds "$TRAIN" --variants "$VARIANTS" ${TRAIN_ARGS:-}
 echo "train exit $? after $(( $(date +%s) - T0 )) s"

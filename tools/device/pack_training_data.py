@@ -3,8 +3,9 @@
 The lent GPU machines take at most 64 MiB of working tree per call, so the training photos and
 paintings travel as ``SIZE`` x ``SIZE`` centre crops (short side resized to ``SIZE``) encoded
 as WebP, in an ``.npz`` of two plain arrays (no pickle): ``data`` (uint8, the concatenated
-files) and ``offsets`` (int64, ``len + 1`` boundaries). ``tools.device.train_device`` decodes
-them once and keeps the pixels on the accelerator.
+files) and ``offsets`` (int64, ``len + 1`` boundaries). ``adain_jax.training.packs`` decodes
+them once and keeps the pixels on the accelerator (``train.py --content-data PACK.npz``,
+``tools.device.train_device``).
 
     python -m tools.device.pack_training_data ../shared/data/content .devpack/content.npz --limit 2400
 """
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from adain_jax.image_io import IMAGE_SUFFIXES
+from adain_jax.training.packs import read_pack
 
 
 def encode(path: Path, size: int, quality: int) -> bytes:
@@ -32,15 +34,9 @@ def encode(path: Path, size: int, quality: int) -> bytes:
 
 
 def decode_pack(path, threads: int | None = None) -> np.ndarray:
-    """``(N, S, S, 3)`` uint8 pixels of a pack written by this script."""
-    with np.load(path, allow_pickle=False) as z:
-        data, offsets = z["data"], z["offsets"]
-
-    def one(i):
-        with Image.open(io.BytesIO(data[offsets[i]:offsets[i + 1]].tobytes())) as im:
-            return np.asarray(im.convert("RGB"))
-    with ThreadPoolExecutor(threads or os.cpu_count()) as pool:
-        return np.stack(list(pool.map(one, range(len(offsets) - 1))))
+    """``(N, S, S, 3)`` uint8 pixels of a pack written by this script (the library's reader,
+    :func:`adain_jax.training.packs.read_pack`)."""
+    return read_pack(path, threads)
 
 
 def main(argv=None) -> None:

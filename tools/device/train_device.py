@@ -1,145 +1,136 @@
-"""Train the release decoder on one accelerator inside a fixed time budget.
+"""Train the release decoder on one accelerator inside a fixed time budget: the library's
+training loop (:func:`adain_jax.training.train`) with the device's defaults.
 
 For a lent GPU machine that is held for minutes: the training images travel as packs of
 WebP crops (``tools.device.pack_training_data``), are decoded once and live on the device as
-uint8, and every step samples its batch there (random images, random ``--crop-size`` crops,
-random horizontal flips; keyed by the step number), so the host never feeds the loop. The
-step itself is the library's :func:`adain_jax.training.train_step` (gradients w.r.t. the
-decoder only, Adam with lr / (1 + decay * step), compute in ``--dtype`` with float32
-params). The decoder is exported (float32 ``.npz``, atomically) every ``--export-every-s``
-seconds and at the end, so a run that is killed at its limit still leaves its last export.
+uint8, and every step samples its batch there (:class:`adain_jax.training.packs.PackFeed`:
+random images, random ``--crop-size`` crops, random horizontal flips, keyed by the step
+number), so the host never feeds the loop. The loop stops when ``--seconds`` are spent
+(counted from the start of this script) and exports the decoder (float32 ``.npz``,
+atomically) every ``--export-every-s`` seconds and at the end, so a run that is killed at its
+limit still leaves its last export. No orbax checkpoints (``--workdir``, a temporary folder
+by default, holds the loop's own files).
 
     python -m tools.device.train_device --content-pack .devpack/content.npz \
         --style-pack .devpack/style.npz --out out/ --seconds 400
 
-Writes ``decoder.npz``, ``metrics.csv`` (step, losses, lr, steps/s, elapsed) and
-``train_summary.json``. ``train.py`` remains the general trainer (folders, tfds,
-multi-host, orbax checkpoints and exact resume).
+The same run without this script: ``python train.py --content-data .devpack/content.npz
+--style-data .devpack/style.npz --workdir out/ --seconds 400 --batch-size 16 --crop-size 224
+--lr 2e-4 --dtype bfloat16 --log-every 200 --export-every-s 60 --checkpoint-every 0
+--sample-every 0``. Writes ``decoder.npz``, ``metrics.csv`` (the loop's) and
+``train_summary.json`` into ``--out``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import functools
 import json
-import math
+import platform
+import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 from adain_jax import training
-from adain_jax.training.checkpoint import export_decoder
-from adain_jax.weights import load_decoder, load_vgg
-from tools.device import budget_loop
-from tools.device.pack_training_data import decode_pack
-
-def sample_batch(pixels, key, batch: int, crop: int):
-    """``(batch, crop, crop, 3)`` float32 in [0, 1]: random images of ``pixels`` (uint8
-    ``(N, S, S, 3)`` on the device), random crops, random horizontal flips."""
-    n, size = pixels.shape[0], pixels.shape[1]
-    k_idx, k_off, k_flip = jax.random.split(key, 3)
-    idx = jax.random.randint(k_idx, (batch,), 0, n)
-    off = jax.random.randint(k_off, (batch, 2), 0, size - crop + 1)
-    flip = jax.random.bernoulli(k_flip, 0.5, (batch,))
-
-    def one(i, o, f):
-        img = jax.lax.dynamic_slice(pixels[i], (o[0], o[1], 0), (crop, crop, 3))
-        return jnp.where(f, img[:, ::-1], img)
-    return jax.vmap(one)(idx, off, flip).astype(jnp.float32) / 255.0
+from adain_jax.training.packs import PackFeed, read_pack
 
 
-def make_step(tx, batch: int, crop: int, style_weight: float, dtype, seed: int):
-    base = jax.random.PRNGKey(seed)
-
-    @functools.partial(jax.jit, donate_argnums=(0,))
-    def step(state, vgg, content_px, style_px):
-        k_c, k_s = jax.random.split(jax.random.fold_in(base, state.step))
-        data = {"content": sample_batch(content_px, k_c, batch, crop),
-                "style": sample_batch(style_px, k_s, batch, crop)}
-        return training.train_step(state, vgg, data, tx=tx, style_weight=style_weight, dtype=dtype)
-    return step
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def device_parser(doc: str, **defaults) -> argparse.ArgumentParser:
+    """The flags both device trainers share (``defaults`` overrides some)."""
+    d = dict(steps=160_000, lr=2e-4, seconds_help="wall-clock budget, data and compile included")
+    d.update(defaults)
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--content-pack", required=True)
     p.add_argument("--style-pack", required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seconds", type=float, required=True, help="wall-clock budget of the loop")
-    p.add_argument("--steps", type=int, default=160_000, help="stop earlier at this many steps")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="the loop's files (config.json, metrics.csv, tb/); default: a temporary folder")
+    p.add_argument("--seconds", type=float, required=True, help=d["seconds_help"])
+    p.add_argument("--steps", type=int, default=d["steps"], help="stop earlier at this many steps")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--crop-size", type=int, default=224)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--lr-decay", type=float, default=5e-5)
     p.add_argument("--style-weight", type=float, default=10.0)
     p.add_argument("--dtype", choices=sorted(training.DTYPES), default="bfloat16")
     p.add_argument("--vgg", default=None, help="default: the shipped normalised VGG")
-    p.add_argument("--init", default=None, help="warm-start from this decoder file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=200)
     p.add_argument("--export-every-s", type=float, default=60.0)
+    return p
+
+
+def open_packs(args) -> PackFeed:
+    """The on-device feed of the two packs (decoded once)."""
+    t = time.perf_counter()
+    feed = PackFeed(read_pack(args.content_pack), read_pack(args.style_pack),
+                    training.make_mesh(), args.batch_size, args.crop_size, args.seed)
+    print(f"data: {feed.shapes['content']} content, {feed.shapes['style']} style, decoded and "
+          f"on {jax.devices()[0]} in {time.perf_counter() - t:.1f} s", flush=True)
+    return feed
+
+
+def config_for(args, workdir: Path, seconds: float, export: Path, **model) -> training.TrainConfig:
+    """The library config of a device run: no checkpoints, no samples, periodic export."""
+    return training.TrainConfig(
+        content_data=str(args.content_pack), style_data=str(args.style_pack),
+        workdir=str(workdir), steps=args.steps, batch_size=args.batch_size,
+        crop_size=args.crop_size, resize=max(512, args.crop_size), lr=args.lr,
+        lr_decay=args.lr_decay, style_weight=args.style_weight, dtype=args.dtype, vgg=args.vgg,
+        seed=args.seed, workers=0, log_every=args.log_every, checkpoint_every=0,
+        sample_every=0, seconds=max(seconds, 1e-3), export_every_s=args.export_every_s,
+        export=str(export), **model)
+
+
+def run(config: training.TrainConfig, feed, report: dict) -> bool:
+    """One library run, its record in ``report``; returns whether the loss diverged (the last
+    export stays) or a signal stopped it (the weights were exported)."""
+    try:
+        training.train(config, feed=feed, progress=False, report=report)
+    except training.TrainingDiverged as e:
+        print(f"{e}; keeping the last export", flush=True)
+        return True
+    except training.TrainingInterrupted as e:
+        print(str(e), file=sys.stderr, flush=True)
+    return False
+
+
+def summary(args, report: dict, wall: float, diverged: bool, data_shapes: dict) -> dict:
+    """The run summary (JSON-ready): steps, timings, images/s of the loop (compile excluded),
+    the last log, the flags, the data's shapes and the machine."""
+    n = report.get("steps", 0) - report.get("start", 0)
+    compile_s = report.get("compile_s") or 0.0
+    loop_s = max(report.get("loop_s", 0.0) - compile_s, 1e-9)
+    return {"steps": report.get("steps", 0), "diverged": diverged, "wall_s": round(wall, 1),
+            "compile_s": round(compile_s, 1),
+            "steps_per_s_loop": round(max(n - 1, 0) / loop_s, 2),
+            "images_per_s_loop": round(max(n - 1, 0) * args.batch_size / loop_s, 1),
+            "stopped": report.get("stopped"), "last_log": report.get("last_log"),
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "data": {k: list(v) for k, v in data_shapes.items()},
+            "device": jax.devices()[0].device_kind, "jax": jax.__version__,
+            "python": platform.python_version()}
+
+
+def main(argv=None) -> None:
+    p = device_parser(__doc__)
+    p.add_argument("--init", default=None, help="warm-start from this decoder file")
     args = p.parse_args(argv)
     t_start = time.perf_counter()
-    deadline = t_start + args.seconds
     args.out.mkdir(parents=True, exist_ok=True)
-    content_np, style_np = decode_pack(args.content_pack), decode_pack(args.style_pack)
-    if min(content_np.shape[1], style_np.shape[1]) < args.crop_size:
-        raise SystemExit(f"--crop-size {args.crop_size} is larger than the packed images")
-    content_px, style_px = jax.device_put(content_np), jax.device_put(style_np)
-    print(f"data: {content_np.shape} content, {style_np.shape} style, decoded and on "
-          f"{jax.devices()[0]} in {time.perf_counter() - t_start:.1f} s", flush=True)
-
-    tx = training.make_optimizer(args.lr, args.lr_decay)
-    state = jax.jit(lambda k: training.init_state(k, tx))(jax.random.PRNGKey(args.seed))
-    if args.init:
-        params = jax.tree.map(jnp.asarray, load_decoder(args.init))
-        state = training.TrainState(step=state.step, params=params, opt_state=tx.init(params))
-    vgg = jax.device_put(load_vgg(args.vgg))   # load_vgg checks keys and shapes
-    step_fn = make_step(tx, args.batch_size, args.crop_size, args.style_weight,
-                        training.DTYPES[args.dtype], args.seed)
-
-    metrics_path = args.out / "metrics.csv"
-    fields = ["step", "loss", "content", "style", "lr", "steps_per_s", "elapsed_s"]
-    csv_file = open(metrics_path, "w", newline="")
-    writer = csv.DictWriter(csv_file, fieldnames=fields)
-    writer.writeheader()
-
-    def export(state, step: int, tag: str) -> None:
-        t = time.perf_counter()
-        export_decoder(args.out / "decoder.npz", state.params)
-        print(f"[{tag}] step {step}: decoder exported in {time.perf_counter() - t:.1f} s", flush=True)
-
-    last = None
-
-    def log(step: int, vals, steps_per_s: float, now: float) -> bool:
-        nonlocal last
-        mean = {k: float(np.mean([v[k] for v in vals])) for k in ("loss", "content", "style")}
-        if not all(math.isfinite(v) for v in mean.values()):
-            print(f"non-finite loss at step {step}: {mean}; keeping the last export", flush=True)
-            return True
-        last = {"step": step, **{k: round(v, 5) for k, v in mean.items()},
-                "lr": training.lr_at(args.lr, args.lr_decay, step - 1),
-                "steps_per_s": steps_per_s, "elapsed_s": round(now - t_start, 1)}
-        writer.writerow(last)
-        csv_file.flush()
-        print(" ".join(f"{k}={v}" for k, v in last.items()), flush=True)
-        return False
-
-    state, step, compile_s, diverged = budget_loop.run(
-        lambda st: step_fn(st, vgg, content_px, style_px), state, steps=args.steps,
-        t_start=t_start, deadline=deadline, log_every=args.log_every,
-        export_every_s=args.export_every_s, log=log, export=export)
-    wall = time.perf_counter() - t_start
-    if not diverged:
-        export(state, step, "final")
-    csv_file.close()
-    summary = budget_loop.summary(args, step, wall, compile_s, diverged, last,
-                                  {"content": content_np.shape, "style": style_np.shape})
-    (args.out / "train_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps(summary), flush=True)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="adain_device_"))
+    feed = open_packs(args)
+    left = args.seconds - (time.perf_counter() - t_start)
+    config = config_for(args, workdir, left, args.out / "decoder.npz", init=args.init)
+    report: dict = {}
+    diverged = run(config, feed, report)
+    if (workdir / "metrics.csv").exists():
+        shutil.copyfile(workdir / "metrics.csv", args.out / "metrics.csv")
+    out = summary(args, report, time.perf_counter() - t_start, diverged, feed.shapes)
+    (args.out / "train_summary.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

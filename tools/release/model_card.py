@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def read_metrics(workdir: Path) -> dict[str, np.ndarray]:
     with open(workdir / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0] if rows[0][k] != ""}
 
 
 def plot(path: Path, steps, series: dict[str, np.ndarray], size=(720, 360)) -> None:
