@@ -24,6 +24,7 @@ ALLOWED = {
     "export": {"errors", "fs", "ops", "nn", "inference", "weights"},
     "datasets": {"errors", "fs", "ops", "image_io", "nn", "weights", "inference", "training"},
     "demo": {"errors", "fs", "ops", "image_io", "nn", "weights", "inference"},
+    "eval": {"errors", "fs", "ops", "image_io", "nn", "weights", "inference"},
     "cli": {"*"},
     "__init__": {"*"},
     "_aliases": {"*"},
