@@ -265,3 +265,23 @@ def test_markdown_formats_missing_values():
            "faces": {"available": False, "reason": "not requested"}}
     text = report.markdown(res)
     assert "| m | 0 | - |" in text and "not requested" in text
+
+
+def test_eval_report_tool_pairs_and_a_tiny_run(tmp_path):
+    from tools.release import eval_report
+
+    cs = [Path(f"c{i}.jpg") for i in range(3)]
+    ss = [Path(f"s{i}.jpg") for i in range(2)]
+    chosen = eval_report.pick_pairs(cs, ss, 6)
+    assert len(set(chosen)) == 6 and chosen == eval_report.pick_pairs(cs, ss, 6)
+    write_images(tmp_path / "c", ["cat.png"], shape=(64, 64))
+    write_images(tmp_path / "s", ["starry.png"], shape=(64, 64), seed=3)
+    rc = eval_report.main(["--contents", str(tmp_path / "c"), "--styles", str(tmp_path / "s"),
+                           "--pairs", "1", "--size", "0", "--style-size", "0", "--methods", "ours",
+                           "--work", str(tmp_path / "w"), "--out", str(tmp_path / "out"), "--grid"])
+    assert rc == 0
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    (row,) = data["rows"]
+    assert row["method"] == "ours" and row["output_file"] == "cat__starry.png"
+    assert row["seconds"] > 0 and math.isfinite(row["style"]) and row["style"] > 0
+    assert (tmp_path / "out" / "report_grid.jpg").exists()
