@@ -26,6 +26,7 @@ ALLOWED = {
     "datasets": {"errors", "fs", "ops", "image_io", "nn", "weights", "model", "inference",
                  "training"},
     "demo": {"errors", "fs", "ops", "image_io", "nn", "weights", "model", "inference"},
+    "eval": {"errors", "fs", "ops", "image_io", "nn", "weights", "model", "inference"},
     "cli": {"*"},
     "__init__": {"*"},
 }
