@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -158,6 +159,17 @@ def user_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("adain-jax"))
 
 
+def refuse_special(path: Path) -> None:
+    """Raises ``OSError`` when ``path`` exists and is neither a regular file nor a symlink
+    (a folder, FIFO, device or socket is never replaced by an output)."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise OSError(errno.EPERM, "not a regular file; refusing to replace it", str(path))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
                 mode: int | None = None) -> Iterator[Path]:
@@ -171,6 +183,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
     path = Path(path)
     if not overwrite and path.exists():
         raise FileExistsError(errno.EEXIST, "exists", str(path))
+    refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(path.name), suffix=_TEMP_SUFFIX,
                                dir=path.parent)
@@ -185,6 +198,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True,
         os.chmod(tmp, new_file_mode() if mode is None else mode)
         if not overwrite and path.exists():
             raise FileExistsError(errno.EEXIST, "exists", str(path))
+        refuse_special(path)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -35,6 +36,10 @@ ERROR_HEADER = ("content", "error")
 #: the fields of the job record that must match for a rerun to resume
 IDENTITY = ("version", "source", "styles", "seed", "alpha", "content_size", "style_size",
             "vgg", "decoder", "dtype", "bucket")
+
+
+#: a job record is a few hundred bytes; anything far larger is not one
+MAX_RECORD_BYTES = 1 << 20
 
 
 def job_path(output: Path) -> Path:
@@ -52,11 +57,38 @@ def read_job(output: Path) -> dict | None:
     if not path.exists():
         return {"source": "unknown (a manifest.csv without a job record)"} \
             if (output / MANIFEST).exists() else None
+    text = _read_small(path, MAX_RECORD_BYTES)
+    if text is None:
+        return {"source": "unknown (unreadable job record: not a regular file, or too large)"}
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(text)
+    except (ValueError, RecursionError):
         return {"source": "unknown (unreadable job record)"}
     return record if isinstance(record, dict) else {"source": "unknown (malformed job record)"}
+
+
+def _read_small(path: Path, limit: int) -> str | None:
+    """The text of a regular file of at most ``limit`` bytes, else None. Opened without
+    blocking and without following a symlink, so a FIFO or device planted there is not read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        data = os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def differences(stored: dict, current: dict) -> list[str]:

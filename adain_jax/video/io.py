@@ -18,6 +18,8 @@ import numpy as np
 
 from adain_jax import fs
 from adain_jax.errors import ImageError, one_line
+from adain_jax.image_io import MAX_PIXELS
+from adain_jax.video import audio
 
 #: output suffix -> (FFmpeg muxer, video encoder)
 OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
@@ -25,8 +27,6 @@ OUTPUT_FORMATS: dict[str, tuple[str, str]] = {
     ".mkv": ("matroska", "libx264"), ".webm": ("webm", "libvpx"), ".avi": ("avi", "mpeg4"),
     ".gif": ("gif", "gif"),
 }
-#: muxers that cannot take the audio stream (it is dropped, with a note)
-_NO_AUDIO = {"gif"}
 
 
 def _av():
@@ -78,6 +78,7 @@ def classify(path: str | os.PathLike) -> str:
                 return "no-video" if any(s.type in ("audio", "subtitle", "data")
                                          for s in c.streams) else "other"
             if c.format.name == "gif":  # a one-frame GIF is an image
+                vs[0].codec_context.options = {"max_pixels": str(MAX_PIXELS)}
                 n = 0
                 for _ in c.decode(vs[0]):
                     n += 1
@@ -102,6 +103,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             cc = v.codec_context
             if not cc.width or not cc.height:
                 raise ImageError(f"{p}: video stream without a frame size (unsupported codec?)")
+            check_frame_pixels(p, cc.width, cc.height)
             fps = v.average_rate or v.guessed_rate or v.base_rate or Fraction(25)
             dur = (float(v.duration * v.time_base) if v.duration and v.time_base else
                    (c.duration / 1e6 if c.duration else None))
@@ -115,16 +117,32 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise ImageError(f"{p}: cannot read video ({one_line(e)})") from None
 
 
+def check_frame_pixels(path: Path, width: int, height: int, max_pixels: int | None = None
+                       ) -> None:
+    """Refuses frames over ``max_pixels`` (default: the image decoder's budget)."""
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+    if width * height > max_pixels:
+        raise ImageError(f"{path}: video frames of {width}x{height} = {width * height} pixels, "
+                         f"more than the limit of {max_pixels}")
+
+
 class FrameReader:
     """Decodes the first video stream one frame at a time as uint8 RGB (H, W, 3).
+
+    Every frame is held to ``max_pixels`` (the image decoder's budget) before it is decoded:
+    the container's declared size by :func:`probe`, and each frame by FFmpeg's own
+    ``max_pixels`` decoder option, which refuses to allocate a larger frame (a size change
+    mid-stream included); a refused frame ends the iteration like any decode error.
 
     A decode error ends the iteration instead of raising: ``stopped`` then says where
     (frame index and time) and why, and ``count`` frames were delivered. In MP4/MOV, whose
     index declares the frame count, fewer decoded frames are reported the same way (a
     truncated file; other containers' counts are not reliable enough for that)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, max_pixels: int | None = None):
+        self.max_pixels = int(MAX_PIXELS if max_pixels is None else max_pixels)
         self.info = probe(path)
+        check_frame_pixels(self.info.path, self.info.width, self.info.height, self.max_pixels)
         self.count = 0
         self.stopped: str | None = None
         self.last_time = 0.0
@@ -140,7 +158,11 @@ class FrameReader:
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            frames = container.decode(stream)
+            stream.codec_context.options = {"max_pixels": str(self.max_pixels)}
+            try:
+                frames = container.decode(stream)
+            except Exception as e:
+                raise ImageError(f"{p}: cannot open the decoder ({one_line(e)})") from None
             while True:
                 try:
                     frame = next(frames)
@@ -148,8 +170,17 @@ class FrameReader:
                 except StopIteration:
                     break
                 except Exception as e:
+                    cc = stream.codec_context
+                    why = (f"a frame of {cc.width}x{cc.height} pixels, more than the limit of "
+                           f"{self.max_pixels}" if cc.width * cc.height > self.max_pixels
+                           else one_line(e, 120))
                     self.stopped = (f"decoding stopped at frame {self.count} "
-                                    f"(t={self.last_time:.2f} s): {one_line(e, 120)}")
+                                    f"(t={self.last_time:.2f} s): {why}")
+                    return
+                if frame.width * frame.height > self.max_pixels:  # a decoder without the check
+                    self.stopped = (f"decoding stopped at frame {self.count}: a frame of "
+                                    f"{frame.width}x{frame.height} pixels, more than the limit "
+                                    f"of {self.max_pixels}")
                     return
                 if frame.time is not None:
                     self.last_time = float(frame.time)
@@ -212,72 +243,8 @@ class FrameWriter:
             self._stream.codec_context.qscale = 2
         self._time_base = Fraction(1) / fps
         self._n = 0
-        self._audio_in = self._audio_out = self._packets = None
-        self._pending = None
-        if audio_from is not None:
-            self._open_audio(av, audio_from, muxer)
-
-    def _open_audio(self, av, path: Path, muxer: str) -> None:
-        try:
-            src = av.open(str(path), "r")
-        except Exception:
-            return
-        if not src.streams.audio:
-            src.close()
-            return
-        if muxer in _NO_AUDIO:
-            self.notes.append(f"the {muxer} format has no audio: audio dropped")
-            src.close()
-            return
-        a = src.streams.audio[0]
-        self._transcode = False
-        try:
-            self._audio_out = self._out.add_stream_from_template(a)
-        except Exception:  # the container does not take the codec (aac in webm): re-encode
-            try:
-                codec = "libopus" if muxer == "webm" else "aac"
-                rate = 48000 if codec == "libopus" else (a.rate or 48000)
-                self._audio_out = self._out.add_stream(codec, rate=rate)
-                self._audio_out.layout = a.layout.name if a.layout else "stereo"
-                self._transcode = True
-                self.notes.append(f"audio re-encoded as {codec} (the {muxer} format does not "
-                                  f"take {a.codec_context.name})")
-            except Exception as e:
-                self.notes.append(f"audio not copied ({one_line(e, 100)})")
-                src.close()
-                return
-        self._audio_in, self._audio_src = src, a
-        self._packets = src.demux(a)
-
-    def _mux_audio(self, until: float | None) -> None:
-        """Copies audio packets that start before ``until`` seconds (None: all)."""
-        while self._packets is not None:
-            pkt = self._pending
-            if pkt is None:
-                try:
-                    pkt = next(self._packets)
-                except StopIteration:
-                    self._packets = None
-                    return
-                except Exception as e:
-                    self.notes.append(f"audio copy stopped early ({one_line(e, 100)})")
-                    self._packets = None
-                    return
-                if pkt.dts is None or pkt.size == 0:
-                    continue
-            ts = pkt.pts if pkt.pts is not None else pkt.dts
-            t = float(ts * pkt.time_base)
-            if until is not None and t >= until:
-                self._pending = pkt
-                return
-            self._pending = None
-            if self._transcode:
-                for frame in pkt.decode():
-                    frame.pts = None
-                    self._out.mux(self._audio_out.encode(frame))
-            else:
-                pkt.stream = self._audio_out
-                self._out.mux(pkt)
+        self.audio = audio.AudioCopy(av, self._out, audio_from, muxer, self.notes) \
+            if audio_from is not None else None
 
     def set_rotation(self, degrees: int) -> None:
         """Display rotation of the output (the input's, so players turn it the same way);
@@ -296,8 +263,8 @@ class FrameWriter:
         self._n += 1
         try:
             self._out.mux(self._stream.encode(frame))
-            if self._audio_out is not None:
-                self._mux_audio(float(self._n * self._time_base))
+            if self.audio is not None:
+                self.audio.mux_until(float(self._n * self._time_base))
         except Exception as e:
             raise ImageError(f"cannot encode frame {self._n - 1} ({one_line(e)})") from None
 
@@ -308,22 +275,20 @@ class FrameWriter:
     def close(self, audio_until: float | None = None) -> None:
         try:
             self._out.mux(self._stream.encode(None))
-            if self._audio_out is not None:
-                self._mux_audio(audio_until)
-                if self._transcode:
-                    self._out.mux(self._audio_out.encode(None))
+            if self.audio is not None:
+                self.audio.finish(audio_until)
         finally:
             self._out.close()
-            if self._audio_in is not None:
-                self._audio_in.close()
+            if self.audio is not None:
+                self.audio.close()
 
     def abort(self) -> None:
-        for c in (self._out, self._audio_in):
-            try:
-                if c is not None:
-                    c.close()
-            except Exception:
-                pass
+        try:
+            self._out.close()
+        except Exception:
+            pass
+        if self.audio is not None:
+            self.audio.close()
 
 
 class open_output:

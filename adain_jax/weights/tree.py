@@ -79,11 +79,16 @@ def _check_flat(part: str, tree: Mapping, expected: Mapping, source: str) -> dic
     mismatched = sorted(
         f"{k} {_fmt_shape(np.shape(flat[k]))} != expected {_fmt_shape(expected[k])}"
         for k in expected if k in flat and tuple(np.shape(flat[k])) != tuple(expected[k]))
+    where = f"{source}: " if source else ""
     if missing or extra or mismatched:
-        where = f"{source}: " if source else ""
         raise WeightsError(f"{where}{part} weights do not fit the model "
                            f"({_key_problems(missing, extra, mismatched)})")
-    return unflatten({k: np.asarray(v, dtype=np.float32) for k, v in flat.items()})
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in flat.items()}
+    bad = sorted(k for k, a in arrays.items() if not np.isfinite(a).all())
+    if bad:  # a model with NaN/Inf weights writes black or NaN images without complaint
+        raise WeightsError(f"{where}{part} weights hold NaN or infinite values (in "
+                           f"{', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+    return unflatten(arrays)
 
 
 def check_table_keys(name: str, table: Mapping[str, str], ignored: Iterable[str],
