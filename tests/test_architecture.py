@@ -171,8 +171,11 @@ def test_files_are_written_only_through_fs():
     """No file is opened for writing or appending, nor written with ``write_text`` /
     ``write_bytes``, outside ``fs``: every write is atomic (or a crash-safe append)."""
     pattern = re.compile(r"""\bopen\([^)]*["'][wax]b?\+?["']|\.write_(text|bytes)\(""")
+    # The MTCNN worker runs in another interpreter (the faces venv, without adain_jax) and
+    # writes only its result into the caller's private temporary folder.
+    exempt = {"adain_jax.fs", "adain_jax.eval.mtcnn_worker"}
     bad = [module_name(p) for p in PACKAGE.rglob("*.py")
-           if pattern.search(p.read_text()) and module_name(p) != "adain_jax.fs"]
+           if pattern.search(p.read_text()) and module_name(p) not in exempt]
     assert not bad, bad
 
 
