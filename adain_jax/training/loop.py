@@ -294,7 +294,11 @@ def run_loop(run: LoopContext, state: TrainState, start: int) -> TrainState:
         m = {k: float(v) for k, v in jax.device_get(metrics).items()}
         if report["compile_s"] is None:
             report["compile_s"] = round(time.perf_counter() - t_loop, 3)
-        if not all(math.isfinite(v) for v in m.values()):
+        # Host batches are checked too: XLA:CPU's max (ReLU, pooling) may drop a NaN, so a bad
+        # batch does not always show in the loss.
+        bad_input = host is not None and not all(np.isfinite(np.asarray(host[k])).all()
+                                                 for k in ("content", "style"))
+        if bad_input or not all(math.isfinite(v) for v in m.values()):
             rows = host_rows(batch, host)
             bad_input = not all(np.isfinite(np.asarray(rows[k])).all() for k in ("content", "style"))
             ckpts.wait()
