@@ -299,8 +299,10 @@ def run_loop(run: LoopContext, state: TrainState, start: int) -> TrainState:
         bad_input = host is not None and not all(np.isfinite(np.asarray(host[k])).all()
                                                  for k in ("content", "style"))
         if bad_input or not all(math.isfinite(v) for v in m.values()):
-            rows = host_rows(batch, host)
-            bad_input = not all(np.isfinite(np.asarray(rows[k])).all() for k in ("content", "style"))
+            if not bad_input:   # device-fed batches: their rows are fetched only now
+                rows = host_rows(batch, host)
+                bad_input = not all(np.isfinite(np.asarray(rows[k])).all()
+                                    for k in ("content", "style"))
             ckpts.wait()
             good = ckpts.latest_step()
             where = (f"the last good checkpoint is step {good} in {ckpts.directory}" if good is not None
